@@ -1,0 +1,152 @@
+"""Hard binary activations and their straight-through estimators (STEs).
+
+A binary activation is written ``a = (r/2) * sign(u) + c`` with ``u = (x - t) / h``:
+threshold ``t``, half-width ``h`` of the ramp, value range ``r`` and centre ``c``.
+
+* ``zero_one`` (default, as in BinaryDuo's code): ``a = 1[x >= 0.5]`` in {0, 1};
+  t = 0.5, h = 0.5, r = 1, c = 0.5.
+* ``sign``: ``a = sign(x)`` in {-1, +1} (sign(0) = +1); t = 0, h = 1, r = 2, c = 0.
+
+The forward pass is always the hard activation. An STE replaces ``sign(u)`` in the
+backward pass by a surrogate ``S(u)`` rising from -1 to +1, so that
+``da/dx = (r / 2h) * S'(u)``, which equals ``S'(u)`` for both defaults.
+
+Surrogates (``S`` and its derivative ``S'``):
+
+* ``vanilla`` (clipped identity, BinaryDuo's "ReLU" STE): ``S = clip(u, -1, 1)``,
+  ``S' = 1[|u| <= 1]``.
+* ``steep``: the same ramp k times steeper, ``S = clip(k u, -1, 1)``,
+  ``S' = k 1[|u| <= 1/k]`` (k = 2). Our own reading of the log's "Steep" STE.
+* ``polynomial`` (ApproxSign, Bi-Real Net): ``S = 2u - u|u|`` on |u| <= 1,
+  ``S' = (2 - 2|u|) 1[|u| <= 1]``.
+* ``swishsign`` (BNN+): ``S = 2 sigmoid(bu) (1 + bu (1 - sigmoid(bu))) - 1``,
+  ``S' = b (2 - bu tanh(bu/2)) / (1 + cosh(bu))`` (b = 5).
+
+XNOR weight binarisation (Rastegari et al. 2016) lives here too:
+``alpha * sign(W)`` with alpha the mean |W| per output filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .naming import STE_VARIANTS  # noqa: F401 - re-exported
+
+
+@dataclass(frozen=True)
+class BinaryActivation:
+    """Parameters of ``a = (r/2) sign((x - t)/h) + c``."""
+
+    name: str
+    threshold: float
+    half_width: float
+    value_range: float
+    centre: float
+
+    @property
+    def high(self) -> float:
+        return self.centre + self.value_range / 2
+
+    @property
+    def low(self) -> float:
+        return self.centre - self.value_range / 2
+
+    def hard(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward activation: ``high`` where ``x >= threshold``, else ``low``."""
+        out = (x >= self.threshold).to(x.dtype)
+        if self.value_range != 1.0 or self.low != 0.0:  # {0, 1} needs no affine map: one pass less
+            out.mul_(self.value_range).add_(self.low)
+        return out
+
+
+ACTIVATIONS = {
+    "zero_one": BinaryActivation("zero_one", threshold=0.5, half_width=0.5, value_range=1.0, centre=0.5),
+    "sign": BinaryActivation("sign", threshold=0.0, half_width=1.0, value_range=2.0, centre=0.0),
+}
+
+
+def get_activation(name: str) -> BinaryActivation:
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
+
+
+@dataclass(frozen=True)
+class SurrogateParams:
+    steep_k: float = 2.0
+    swishsign_beta: float = 5.0
+
+
+def surrogate(variant: str, u: torch.Tensor, params: SurrogateParams = SurrogateParams()) -> torch.Tensor:
+    """The smooth (or piecewise-linear) function ``S(u)`` that an STE differentiates."""
+    if variant == "vanilla":
+        return u.clamp(-1.0, 1.0)
+    if variant == "steep":
+        return (params.steep_k * u).clamp(-1.0, 1.0)
+    if variant == "polynomial":
+        v = u.clamp(-1.0, 1.0)
+        return 2 * v - v * v.abs()
+    if variant == "swishsign":
+        bu = params.swishsign_beta * u
+        s = torch.sigmoid(bu)
+        return 2 * s * (1 + bu * (1 - s)) - 1
+    raise ValueError(f"unknown STE variant {variant!r}; choose one of {STE_VARIANTS}")
+
+
+def surrogate_derivative(variant: str, u: torch.Tensor, params: SurrogateParams = SurrogateParams()) -> torch.Tensor:
+    """Closed-form ``S'(u)``; tests check it against autograd of :func:`surrogate`."""
+    if variant == "vanilla":
+        return (u.abs() <= 1).to(u.dtype)
+    if variant == "steep":
+        k = params.steep_k
+        return k * (u.abs() <= 1 / k).to(u.dtype)
+    if variant == "polynomial":
+        return (2 - 2 * u.abs()).clamp(min=0.0)
+    if variant == "swishsign":
+        b = params.swishsign_beta
+        bu = b * u
+        return b * (2 - bu * torch.tanh(bu / 2)) / (1 + torch.cosh(bu))
+    raise ValueError(f"unknown STE variant {variant!r}; choose one of {STE_VARIANTS}")
+
+
+class _BinarySTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, activation, variant, params):
+        ctx.save_for_backward(x)
+        ctx.activation, ctx.variant, ctx.params = activation, variant, params
+        return activation.hard(x)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        act = ctx.activation
+        u = (x - act.threshold) / act.half_width
+        scale = act.value_range / (2 * act.half_width)
+        return grad_out * scale * surrogate_derivative(ctx.variant, u, ctx.params), None, None, None
+
+
+def binary_ste(
+    x: torch.Tensor,
+    activation: BinaryActivation,
+    variant: str,
+    params: SurrogateParams = SurrogateParams(),
+) -> torch.Tensor:
+    """Hard activation forward, ``(r/2h) S'(u)`` backward."""
+    if variant not in STE_VARIANTS:
+        raise ValueError(f"unknown STE variant {variant!r}; choose one of {STE_VARIANTS}")
+    return _BinarySTE.apply(x, activation, variant, params)
+
+
+def xnor_binarize_weight(weight: torch.Tensor) -> torch.Tensor:
+    """XNOR-Net weights ``alpha * sign(W)``, alpha = mean |W| over each output filter.
+
+    The gradient flows straight through to ``W`` (the usual XNOR-Net training rule).
+    """
+    dims = tuple(range(1, weight.dim()))
+    alpha = weight.abs().mean(dim=dims, keepdim=True)
+    signed = torch.where(weight >= 0, 1.0, -1.0).to(weight.dtype)
+    binary = alpha * signed
+    return weight + (binary - weight).detach()

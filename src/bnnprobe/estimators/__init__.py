@@ -1,0 +1,48 @@
+"""Gradient estimators behind one registry, addressed by name.
+
+Names: ``cdg``, ``nes-<population>``, ``ste-<variant>`` (vanilla, steep, swishsign,
+polynomial) and ``guided-es``. Each maps (problem, settings, seed) to a flat
+gradient of the loss w.r.t. the probed coordinates; a step is ``w - lr * g``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..binary import SurrogateParams
+from ..naming import FAMILY_MODULES, NAME_PATTERN, family, settings_for  # noqa: F401 - re-exported
+from ..problem import ProbeProblem
+from . import cdg as cdg_module
+from . import es, ste
+
+
+@dataclass(frozen=True)
+class Estimate:
+    gradient: torch.Tensor
+    n_loss_evals: int
+
+
+def _surrogate(settings: dict) -> SurrogateParams:
+    defaults = SurrogateParams()
+    return SurrogateParams(steep_k=settings.get("steep_k", defaults.steep_k),
+                           swishsign_beta=settings.get("swishsign_beta", defaults.swishsign_beta))
+
+
+def estimate(name: str, problem: ProbeProblem, settings: dict, seed_parts: tuple = ()) -> Estimate:
+    """Run estimator ``name`` on ``problem``; ``seed_parts`` seed the stochastic ones."""
+    fam = family(name)
+    if fam == "cdg":
+        grad = cdg_module.cdg(problem, settings["eps"], settings["scheme"])
+        return Estimate(grad, cdg_module.n_loss_evals(problem.n_coords, settings["scheme"]))
+    if fam == "ste":
+        return Estimate(ste.ste(problem, settings["variant"], _surrogate(settings)), 1)
+    if fam == "nes":
+        grad = es.nes(problem, settings["population"], settings["sigma"], (name, *seed_parts),
+                      settings["fitness_shaping"])
+        return Estimate(grad, settings["population"])
+    guides = es.ste_guides(problem, settings["guides"], _surrogate(settings))
+    grad = es.guided_es(problem, settings["population"], settings["sigma"], (name, *seed_parts), guides,
+                        settings["alpha"], settings["beta"])
+    return Estimate(grad, settings["population"] + len(settings["guides"]))

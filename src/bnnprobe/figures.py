@@ -1,0 +1,105 @@
+"""The study's figures, drawn from the tidy tables (never from raw gradients).
+
+Error bars are Student-t 95% confidence intervals over (seed, batch) observations.
+Loss decreases span orders of magnitude and go negative at large lr, so their axis
+is symmetric-log (linear within 1% of the largest magnitude shown).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+LOSS_DECREASE = "loss decrease L(w) - L(w - lr g) (MSE units)"
+
+
+def _style(name: str) -> dict:
+    if name == "cdg":
+        return {"color": "black", "linestyle": "-", "marker": "o", "linewidth": 2}
+    return {"marker": "o", "linewidth": 1.2}
+
+
+def _errorbar(ax, frame: pd.DataFrame, x: str, name: str) -> None:
+    frame = frame.sort_values(x)
+    mean = frame["loss_decrease_mean"].to_numpy()
+    low, high = frame["loss_decrease_ci95_low"].to_numpy(), frame["loss_decrease_ci95_high"].to_numpy()
+    yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
+    ax.errorbar(frame[x], mean, yerr=yerr, label=name, capsize=3, **_style(name))
+
+
+def _symlog(ax, values: np.ndarray) -> None:
+    finite = np.abs(values[np.isfinite(values)])
+    top = finite.max() if finite.size else 1.0
+    ax.set_yscale("symlog", linthresh=max(top * 1e-2, 1e-12))
+    ax.axhline(0, color="grey", linewidth=0.6)
+
+
+def _panel_grid(n: int, width: float = 5.0, height: float = 4.0):
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, axes[0]
+
+
+def quick_check(summary: pd.DataFrame, panels: list[dict], lr: float):
+    """The log's quick check: loss decrease at one lr vs dim, one panel per estimator group."""
+    at_lr = summary[np.isclose(summary["lr"], lr)]
+    fig, axes = _panel_grid(len(panels))
+    for ax, panel in zip(axes, panels):
+        shown = at_lr[at_lr["estimator"].isin(panel["estimators"])]
+        for name in panel["estimators"]:
+            _errorbar(ax, shown[shown["estimator"] == name], "dim", name)
+        ax.set_xscale("log", base=2)
+        _symlog(ax, shown["loss_decrease_mean"].to_numpy())
+        ax.set(title=panel["title"], xlabel="num_dim (neurons per layer)", ylabel=LOSS_DECREASE)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Quick check: one step at lr = {lr:g}, mean and 95% CI over seeds x batches")
+    return fig
+
+
+def lr_curves(summary: pd.DataFrame, panels: list[dict], dim: int):
+    """Loss decrease vs lr for one dim, one panel per estimator group (coarse and fine grids together)."""
+    at_dim = summary[summary["dim"] == dim]
+    fig, axes = _panel_grid(len(panels))
+    for ax, panel in zip(axes, panels):
+        shown = at_dim[at_dim["estimator"].isin(panel["estimators"])]
+        for name in panel["estimators"]:
+            _errorbar(ax, shown[shown["estimator"] == name], "lr", name)
+        ax.set_xscale("log")
+        _symlog(ax, shown["loss_decrease_mean"].to_numpy())
+        ax.set(title=panel["title"], xlabel="learning rate lr (log scale)", ylabel=LOSS_DECREASE)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"num_dim = {dim}: loss decrease vs lr, mean and 95% CI over seeds x batches")
+    return fig
+
+
+def best_vs_dim(best: pd.DataFrame):
+    """Best loss decrease (best lr per estimator and dim) vs dim."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, frame in best.groupby("estimator", sort=True):
+        _errorbar(ax, frame, "dim", name)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log") if (best["loss_decrease_mean"] > 0).all() else _symlog(ax, best["loss_decrease_mean"].to_numpy())
+    ax.set(title="Best loss decrease over the lr grid vs num_dim", xlabel="num_dim (neurons per layer)",
+           ylabel=LOSS_DECREASE + " at the best lr")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def cosine_vs_dim(runs: pd.DataFrame):
+    """Cosine similarity of each estimator's gradient to CDG's on the same batch, vs dim."""
+    per_gradient = runs.drop_duplicates(["estimator", "dim", "seed", "batch"])
+    per_gradient = per_gradient[per_gradient["estimator"] != "cdg"]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, frame in per_gradient.groupby("estimator", sort=True):
+        stats = frame.groupby("dim")["cos_to_cdg"].agg(["mean", "std", "count"])
+        half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])
+        ax.errorbar(stats.index, stats["mean"], yerr=half, label=name, marker="o", capsize=3)
+    ax.set_xscale("log", base=2)
+    ax.axhline(0, color="grey", linewidth=0.6)
+    ax.set(title="Agreement with CDG: cosine similarity of gradients", xlabel="num_dim (neurons per layer)",
+           ylabel="cos(g, g_CDG) (mean, ~95% CI)", ylim=(-1.05, 1.05))
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,37 @@
+"""Learning-rate grids: tidy values and the fine grid chosen from a coarse sweep (no torch needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def tidy_lr(lr: float) -> float:
+    """Round to 6 significant digits so grids print and compare cleanly (1e-2 stays 0.01)."""
+    return float(f"{lr:.6g}")
+
+
+def fine_grid(coarse_rows: pd.DataFrame, mode: str, points: int, span_decades: float = 1.0,
+              low: float | None = None, high: float | None = None) -> list[float]:
+    """The fine lr grid for one (estimator, dim).
+
+    ``auto``: ``points`` log-spaced lrs spanning ``span_decades`` either side of the
+    coarse lr with the best mean loss decrease (over seeds and batches).
+    ``fixed``: ``points`` log-spaced lrs in [low, high] (the log's scan: [1e-2, 1]).
+    Values already on the coarse grid are left out: they are measured there.
+    """
+    if mode == "fixed":
+        lo, hi = math.log10(low), math.log10(high)
+    elif mode == "auto":
+        means = coarse_rows.groupby("lr")["loss_decrease"].mean()
+        best = float(means.idxmax())
+        lo, hi = math.log10(best) - span_decades, math.log10(best) + span_decades
+    elif mode == "none":
+        return []
+    else:
+        raise ValueError(f"unknown fine grid mode {mode!r}; choose auto, fixed or none")
+    coarse = coarse_rows["lr"].unique()
+    grid = [tidy_lr(10**e) for e in np.linspace(lo, hi, points)]
+    return [x for x in grid if not np.isclose(coarse, x, rtol=1e-6).any()]

@@ -1,0 +1,96 @@
+"""The MLP probe study's expensive step: the gradients of every batch, computed once.
+
+A gradient does not depend on the learning rate, so :func:`compute_gradients` stores
+the gradients of all batches of one (estimator, dim, seed) and every lr is evaluated
+from them later (:mod:`bnnprobe.sweep`). The record it returns is what the workflow
+saves as ``results/probe/gradients/<estimator>/dim<dim>/seed<seed>.pt``; its keys:
+
+``format``           record format version (int)
+``estimator``        estimator name, e.g. ``nes-5000``
+``settings``         the estimator's settings (eps, sigma, population, ...)
+``spec``             the problem (:class:`bnnprobe.mlp.MLPSpec` as a dict)
+``dtype``            floating type of the evaluation (``float32``)
+``student``          the student's initial layers, list of (dim, dim+1) float64 tensors ``[W | b]``
+``teacher``          the teacher's layers, same layout
+``batch_seeds``      the derived seed of each batch's inputs (ints)
+``gradients``        float32 tensor (num_batches, n_coords): one flat gradient per batch
+``loss_before``      float64 tensor (num_batches,): the student's loss on each batch
+``seconds``          float64 tensor (num_batches,): wall time of each batch's estimate
+``n_loss_evals``     int tensor (num_batches,): loss evaluations the estimator's definition uses
+``device``           where it ran
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+
+from .estimators import estimate
+from .mlp import MLPProbe, MLPSpec
+from .seeding import derive_seed
+
+RECORD_FORMAT = 1
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks the GPU when one is visible; an explicit ``cuda`` without one is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"compute.device is {device!r} but no CUDA device is visible; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def compute_gradients(spec: MLPSpec, estimator: str, settings: dict, device: str = "cpu",
+                      dtype: str = "float32", memory_budget_mb: float = 1024.0) -> dict:
+    dev = resolve_device(device)
+    probe = MLPProbe(spec, device=dev, dtype=DTYPES[dtype], memory_budget_mb=memory_budget_mb)
+    grads, losses, seconds, evals = [], [], [], []
+    started = time.perf_counter()
+    for b in range(spec.num_batches):
+        problem = probe.batch(b)
+        t0 = time.perf_counter()
+        result = estimate(estimator, problem, settings, seed_parts=(spec.dim, spec.seed, b))
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        seconds.append(time.perf_counter() - t0)
+        if not bool(torch.isfinite(result.gradient).all()):
+            raise FloatingPointError(f"{estimator} gave a NaN or infinite gradient on {problem.description}")
+        grads.append(result.gradient.float().cpu())
+        losses.append(problem.loss())
+        evals.append(result.n_loss_evals)
+        done = b + 1
+        elapsed = time.perf_counter() - started
+        log.info("%s dim=%d seed=%d: batch %d/%d in %.2fs (ETA %.0fs)", estimator, spec.dim, spec.seed, done,
+                 spec.num_batches, seconds[-1], elapsed / done * (spec.num_batches - done))
+    return {
+        "format": RECORD_FORMAT,
+        "estimator": estimator,
+        "settings": dict(settings),
+        "spec": spec.as_dict(),
+        "dtype": dtype,
+        "student": [t.clone() for t in probe.student],
+        "teacher": [t.clone() for t in probe.teacher],
+        "batch_seeds": [derive_seed(*probe.batch_seed_parts(b)) for b in range(spec.num_batches)],
+        "gradients": torch.stack(grads),
+        "loss_before": torch.tensor(losses, dtype=torch.float64),
+        "seconds": torch.tensor(seconds, dtype=torch.float64),
+        "n_loss_evals": torch.tensor(evals, dtype=torch.int64),
+        "device": str(dev),
+    }
+
+
+def probe_from_record(record: dict, device: str = "cpu", memory_budget_mb: float = 1024.0) -> MLPProbe:
+    """Rebuild the problem a record was computed on, and check it really is the same one."""
+    if record.get("format") != RECORD_FORMAT:
+        raise ValueError(f"gradient record has format {record.get('format')!r}, expected {RECORD_FORMAT}")
+    probe = MLPProbe(MLPSpec(**record["spec"]), device=resolve_device(device), dtype=DTYPES[record["dtype"]],
+                     memory_budget_mb=memory_budget_mb)
+    if not all(torch.equal(a, b) for a, b in zip(probe.student, record["student"])):
+        raise ValueError("the stored student weights differ from the ones the code generates for this spec; "
+                         "the record was made by another version of bnnprobe: delete it and re-run")
+    return probe

@@ -1,0 +1,56 @@
+"""Loss decreases over an lr grid and cosines to CDG.
+
+*Loss decrease* of a gradient ``g`` at learning rate ``lr`` is ``L(w) - L(w - lr g)``,
+both on the same batch the gradient was estimated on: one plain step, no momentum.
+Positive is good.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .lrgrid import tidy_lr
+from .problem import ProbeProblem, cosine
+from .study import probe_from_record
+from .tables import RUN_COLUMNS
+
+
+
+def loss_decreases(problem: ProbeProblem, gradient: torch.Tensor, lrs: Sequence[float]) -> tuple[float, np.ndarray]:
+    """``L(w)`` and ``L(w) - L(w - lr g)`` for every lr, all steps evaluated as one stack."""
+    g = gradient.to(device=problem.device, dtype=problem.dtype)
+    lr = torch.tensor(list(lrs), device=problem.device, dtype=problem.dtype)
+    after = problem.losses(problem.theta0[None, :] - lr[:, None] * g[None, :]).cpu().numpy()
+    before = problem.loss()
+    return before, before - after
+
+
+def sweep_record(record: dict, lrs: Sequence[float], grid: str, cdg_record: dict | None = None,
+                 device: str = "cpu", memory_budget_mb: float = 1024.0) -> pd.DataFrame:
+    """One row per (batch, lr) for a stored gradient record; see :data:`RUN_COLUMNS`."""
+    lrs = [tidy_lr(x) for x in lrs]
+    if any(not x > 0 for x in lrs):
+        raise ValueError(f"learning rates must be > 0, got {lrs}")
+    if cdg_record is not None and cdg_record["spec"] != record["spec"]:
+        raise ValueError("the CDG record was computed on another problem than the estimator's record")
+    probe = probe_from_record(record, device, memory_budget_mb)
+    spec = record["spec"]
+    rows = []
+    for b in range(spec["num_batches"]):
+        problem = probe.batch(b)
+        grad = record["gradients"][b]
+        before, decrease = loss_decreases(problem, grad, lrs)
+        cos = cosine(grad, cdg_record["gradients"][b]) if cdg_record is not None else math.nan
+        for lr, dec in zip(lrs, decrease):
+            rows.append({
+                "estimator": record["estimator"], "dim": spec["dim"], "seed": spec["seed"], "batch": b, "lr": lr,
+                "grid": grid, "loss_before": before, "loss_after": before - float(dec), "loss_decrease": float(dec),
+                "grad_norm": float(grad.double().norm()), "cos_to_cdg": cos,
+                "seconds": float(record["seconds"][b]), "n_loss_evals": int(record["n_loss_evals"][b]),
+            })
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)

@@ -1,0 +1,57 @@
+"""Tidy tables of the probe study: every run, summaries with error bars, best lr per method."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+RUN_COLUMNS = ["estimator", "dim", "seed", "batch", "lr", "grid", "loss_before", "loss_after", "loss_decrease",
+               "grad_norm", "cos_to_cdg", "seconds", "n_loss_evals"]
+KEY = ["estimator", "dim", "seed", "batch", "lr"]
+
+
+def runs_table(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """All sweep rows, one per (estimator, lr, dim, seed, batch), in a stable order."""
+    runs = pd.concat(list(frames), ignore_index=True)[RUN_COLUMNS]
+    duplicated = runs.duplicated(KEY)
+    if duplicated.any():
+        raise ValueError(f"{int(duplicated.sum())} duplicate (estimator, lr, dim, seed, batch) rows, e.g.\n"
+                         f"{runs[duplicated].head()}")
+    return runs.sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+def _ci95_halfwidth(sem: pd.Series, n: pd.Series) -> pd.Series:
+    t = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)), np.nan)
+    return sem * t
+
+
+def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std, sem, n and Student-t 95% CI of the loss decrease per estimator x dim x lr.
+
+    Each (seed, batch) is one observation; std is the sample standard deviation (ddof = 1).
+    """
+    grouped = runs.groupby(["estimator", "dim", "lr"], sort=True)
+    out = grouped["loss_decrease"].agg(n="count", loss_decrease_mean="mean", loss_decrease_std="std")
+    out["loss_decrease_sem"] = out["loss_decrease_std"] / np.sqrt(out["n"])
+    half = _ci95_halfwidth(out["loss_decrease_sem"], out["n"])
+    out["loss_decrease_ci95_low"] = out["loss_decrease_mean"] - half
+    out["loss_decrease_ci95_high"] = out["loss_decrease_mean"] + half
+    out["loss_before_mean"] = grouped["loss_before"].mean()
+    out["cos_to_cdg_mean"] = grouped["cos_to_cdg"].mean()
+    out["cos_to_cdg_std"] = grouped["cos_to_cdg"].std()
+    out["grad_norm_mean"] = grouped["grad_norm"].mean()
+    out["seconds_mean"] = grouped["seconds"].mean()
+    out["n_loss_evals"] = grouped["n_loss_evals"].max()
+    out["grid"] = grouped["grid"].first()
+    return out.reset_index()
+
+
+def best_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per estimator x dim, the lr with the largest mean loss decrease (first one on ties)."""
+    idx = summary.groupby(["estimator", "dim"], sort=True)["loss_decrease_mean"].idxmax()
+    best = summary.loc[idx].rename(columns={"lr": "best_lr"}).reset_index(drop=True)
+    best["n_lrs_tried"] = summary.groupby(["estimator", "dim"], sort=True).size().to_numpy()
+    return best

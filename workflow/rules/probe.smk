@@ -1,0 +1,74 @@
+# The MLP probe: gradients per (estimator, dim, seed), then loss decreases over the lr grids.
+
+
+rule probe_gradients:
+    input:
+        code=gradient_code,
+    output:
+        gradients="results/probe/gradients/{estimator}/dim{dim}/seed{seed}.pt",
+    params:
+        settings=lambda wc: settings_for(wc.estimator, config),
+        problem=problem_params(),
+        compute=compute_params(),
+    log:
+        "results/logs/probe/gradients/{estimator}/dim{dim}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/probe/gradients/{estimator}/dim{dim}/seed{seed}.tsv"
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=gradient_mem_mb,
+        gpu=gpu_count,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/probe_gradients.py"
+
+
+def sweep_inputs(wildcards):
+    seeds = {"seed": SEEDS, "dim": wildcards.dim}
+    return {
+        "gradients": expand("results/probe/gradients/{estimator}/dim{dim}/seed{seed}.pt",
+                            estimator=wildcards.estimator, **seeds),
+        "cdg": expand("results/probe/gradients/cdg/dim{dim}/seed{seed}.pt", **seeds),
+        "code": library("sweep.py", "lrgrid.py", "tables.py") + PROBLEM_CODE,
+    }
+
+
+rule probe_sweep_coarse:
+    input:
+        unpack(sweep_inputs),
+    output:
+        rows="results/probe/sweeps/coarse/{estimator}/dim{dim}.csv",
+    params:
+        lrs=config["lr"]["coarse"],
+        compute=compute_params(),
+    log:
+        "results/logs/probe/sweeps/coarse/{estimator}/dim{dim}.log",
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=gradient_mem_mb,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/probe_sweep.py"
+
+
+rule probe_sweep_fine:
+    input:
+        unpack(sweep_inputs),
+        coarse="results/probe/sweeps/coarse/{estimator}/dim{dim}.csv",
+    output:
+        rows="results/probe/sweeps/fine/{estimator}/dim{dim}.csv",
+        grid="results/probe/fine_grids/{estimator}/dim{dim}.json",
+    params:
+        fine=config["lr"]["fine"],
+        compute=compute_params(),
+    log:
+        "results/logs/probe/sweeps/fine/{estimator}/dim{dim}.log",
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=gradient_mem_mb,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/probe_sweep.py"

@@ -1,0 +1,21 @@
+"""The probe study's figures from its tables."""
+from bnnprobe.logs import to_file
+
+to_file(snakemake.log[0])
+
+import pandas as pd  # noqa: E402
+
+from bnnprobe import figures  # noqa: E402
+from bnnprobe.io import save_figure  # noqa: E402
+
+runs = pd.read_csv(snakemake.input.runs)
+summary = pd.read_csv(snakemake.input.summary)
+best = pd.read_csv(snakemake.input.best)
+panels = list(snakemake.params.panels)
+out = snakemake.output
+
+save_figure(figures.quick_check(summary, panels, snakemake.params.quick_check_lr), out.quick_check)
+for dim, path in zip(snakemake.params.dims, out.lr_curves):
+    save_figure(figures.lr_curves(summary, panels, dim), path)
+save_figure(figures.best_vs_dim(best), out.best_vs_dim)
+save_figure(figures.cosine_vs_dim(runs), out.cosine_vs_dim)
