@@ -151,6 +151,8 @@ class MLPBatchProblem(ProbeProblem):
     # ---- loss evaluations -------------------------------------------------
     def losses(self, thetas: torch.Tensor) -> torch.Tensor:
         thetas = thetas.to(device=self.device, dtype=self.dtype)
+        # a NaN weight in a binary layer would vanish silently (NaN >= t is False): refuse it up front
+        check_finite(thetas, f"the weights given to {self.description}")
         result = []
         for chunk in thetas.split(self._rows_per_chunk()):
             layers = self.unpack(chunk)
@@ -162,6 +164,8 @@ class MLPBatchProblem(ProbeProblem):
         """Antithetic pairs share the unperturbed first-layer product ``x W_1^T``."""
         deltas = deltas.to(device=self.device, dtype=self.dtype)
         theta = theta.to(device=self.device, dtype=self.dtype)
+        check_finite(deltas, f"the perturbations given to {self.description}")
+        check_finite(theta, f"the weights given to {self.description}")
         if self._first_preact is None or not torch.equal(self._first_theta, theta[: self.shapes[0][0] * self.shapes[0][1]]):
             first = self.unpack(theta.reshape(1, -1))[0][0]
             self._first_theta = theta[: first.numel()].clone()

@@ -16,11 +16,11 @@ class NonFiniteLossError(FloatingPointError):
     """A loss came out NaN or infinite; the job stops rather than writing garbage."""
 
 
-def check_finite(losses: torch.Tensor, what: str) -> torch.Tensor:
-    if not bool(torch.isfinite(losses).all()):
-        bad = int((~torch.isfinite(losses)).sum())
-        raise NonFiniteLossError(f"{bad} of {losses.numel()} losses are NaN or infinite while evaluating {what}")
-    return losses
+def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
+    if not bool(torch.isfinite(values).all()):
+        bad = int((~torch.isfinite(values)).sum())
+        raise NonFiniteLossError(f"{bad} of {values.numel()} values are NaN or infinite in {what}")
+    return values
 
 
 class ProbeProblem:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .lrgrid import tidy_lr
+from .lrgrid import fine_grid, tidy_lr
 from .problem import ProbeProblem, cosine
 from .study import probe_from_record
 from .tables import RUN_COLUMNS
@@ -54,3 +54,18 @@ def sweep_record(record: dict, lrs: Sequence[float], grid: str, cdg_record: dict
                 "seconds": float(record["seconds"][b]), "n_loss_evals": int(record["n_loss_evals"][b]),
             })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def sweep_coarse_and_fine(records: Sequence[dict], cdg_records: Sequence[dict], coarse_lrs: Sequence[float],
+                          fine: dict, device: str = "cpu", memory_budget_mb: float = 1024.0):
+    """Coarse sweep of every record (one per seed), the fine grid chosen from all of them, the fine sweep.
+
+    Returns (coarse rows, fine lrs, fine rows).
+    """
+    def run(lrs, grid):
+        frames = [sweep_record(r, lrs, grid, c, device, memory_budget_mb) for r, c in zip(records, cdg_records)]
+        return pd.concat(frames, ignore_index=True) if lrs else pd.DataFrame(columns=RUN_COLUMNS)
+
+    coarse = run(coarse_lrs, "coarse")
+    fine_lrs = fine_grid(coarse, fine["mode"], fine["points"], fine["span_decades"], fine["low"], fine["high"])
+    return coarse, fine_lrs, run(fine_lrs, "fine")

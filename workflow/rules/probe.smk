@@ -34,37 +34,21 @@ def sweep_inputs(wildcards):
     }
 
 
-rule probe_sweep_coarse:
+rule probe_sweep:
     input:
         unpack(sweep_inputs),
     output:
-        rows="results/probe/sweeps/coarse/{estimator}/dim{dim}.csv",
-    params:
-        lrs=config["lr"]["coarse"],
-        compute=compute_params(),
-    log:
-        "results/logs/probe/sweeps/coarse/{estimator}/dim{dim}.log",
-    threads: config["compute"]["threads"]
-    resources:
-        mem_mb=gradient_mem_mb,
-    conda:
-        "../../envs/torch.yaml"
-    script:
-        "../scripts/probe_sweep.py"
-
-
-rule probe_sweep_fine:
-    input:
-        unpack(sweep_inputs),
         coarse="results/probe/sweeps/coarse/{estimator}/dim{dim}.csv",
-    output:
-        rows="results/probe/sweeps/fine/{estimator}/dim{dim}.csv",
-        grid="results/probe/fine_grids/{estimator}/dim{dim}.json",
+        fine="results/probe/sweeps/fine/{estimator}/dim{dim}.csv",
+        fine_grid="results/probe/fine_grids/{estimator}/dim{dim}.json",
     params:
+        coarse_lrs=config["lr"]["coarse"],
         fine=config["lr"]["fine"],
         compute=compute_params(),
     log:
-        "results/logs/probe/sweeps/fine/{estimator}/dim{dim}.log",
+        "results/logs/probe/sweeps/{estimator}/dim{dim}.log",
+    benchmark:
+        "results/benchmarks/probe/sweeps/{estimator}/dim{dim}.tsv"
     threads: config["compute"]["threads"]
     resources:
         mem_mb=gradient_mem_mb,

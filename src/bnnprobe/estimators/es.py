@@ -46,7 +46,8 @@ def noise_blocks(seed_parts: tuple, n_pairs: int, n_coords: int, device, dtype):
     for block, start in enumerate(range(0, n_pairs, NOISE_BLOCK)):
         rows = min(NOISE_BLOCK, n_pairs - start)
         gen = generator(*seed_parts, "noise", block, device=device)
-        yield start, torch.randn(rows, n_coords, generator=gen, device=device, dtype=dtype)
+        # always draw a whole block, so a population's noise is a prefix of any larger one's
+        yield start, torch.randn(NOISE_BLOCK, n_coords, generator=gen, device=device, dtype=dtype)[:rows]
 
 
 def rank_utilities(losses: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,73 @@
+"""The MLP probe problem against a NumPy reference: losses, batched losses, STE gradients."""
+
+import numpy as np
+import pytest
+import torch
+
+from bnnprobe.binary import STE_VARIANTS
+from bnnprobe.mlp import MLPProbe, MLPSpec
+from bnnprobe.problem import NonFiniteLossError
+from reference import flatten, layers_from_theta, mse, ste_backprop
+
+
+def problem(dim=5, seed=3, activation="zero_one", dtype=torch.float64, batch_size=700):
+    spec = MLPSpec(dim=dim, seed=seed, batch_size=batch_size, num_batches=2, activation=activation)
+    return MLPProbe(spec, dtype=dtype, memory_budget_mb=16).batch(1)
+
+
+@pytest.mark.parametrize("activation", ["zero_one", "sign"])
+def test_batched_losses_match_numpy_reference(activation):
+    p = problem(activation=activation)
+    rng = np.random.default_rng(0)
+    thetas = p.theta0.numpy()[None, :] + 0.05 * rng.standard_normal((7, p.n_coords))
+    x, y = p.x.numpy(), p.y.numpy()
+    expected = [mse(layers_from_theta(t, 5, 3), x, y, activation) for t in thetas]
+    got = p.losses(torch.from_numpy(thetas)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_paired_losses_match_separate_evaluations():
+    p = problem(activation="sign", dtype=torch.float32)
+    deltas = 0.01 * torch.randn(9, p.n_coords, generator=torch.Generator().manual_seed(1))
+    plus, minus = p.paired_losses(p.theta0, deltas)
+    torch.testing.assert_close(plus, p.losses(p.theta0 + deltas), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(minus, p.losses(p.theta0 - deltas), rtol=1e-5, atol=1e-7)
+
+
+def test_teacher_labels_and_batches_are_deterministic():
+    a, b = problem(), problem()
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and torch.equal(a.theta0, b.theta0)
+    spec = MLPSpec(dim=5, seed=3, batch_size=700, num_batches=2)
+    other_batch = MLPProbe(spec, dtype=torch.float64).batch(0)
+    assert not torch.equal(a.x, other_batch.x)
+    other_seed = problem(seed=4)
+    assert not torch.equal(a.theta0, other_seed.theta0)
+    # the teacher does not depend on the student seed
+    x = a.x.numpy()
+    teacher = MLPProbe(spec).teacher
+    ref = mse([(t[:, :-1].numpy(), t[:, -1].numpy()) for t in teacher], x, a.y.numpy(), "zero_one")
+    assert ref == pytest.approx(0.0, abs=1e-20)
+
+
+@pytest.mark.parametrize("activation", ["zero_one", "sign"])
+@pytest.mark.parametrize("variant", STE_VARIANTS)
+def test_ste_gradient_matches_hand_written_backprop(activation, variant):
+    p = problem(dim=4, activation=activation)
+    layers = layers_from_theta(p.theta0.numpy(), 4, 3)
+    expected = flatten(ste_backprop(layers, p.x.numpy(), p.y.numpy(), activation, variant))
+    np.testing.assert_allclose(p.ste_gradient(variant).numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_nan_loss_stops_with_a_message():
+    p = problem()
+    bad = p.theta0.clone()
+    bad[3] = float("nan")
+    with pytest.raises(NonFiniteLossError, match="NaN or infinite"):
+        p.losses(bad[None])
+
+
+def test_invalid_spec_is_rejected():
+    with pytest.raises(ValueError):
+        MLPSpec(dim=0, seed=0, batch_size=10, num_batches=1)
+    with pytest.raises(ValueError, match="activation"):
+        MLPSpec(dim=2, seed=0, batch_size=10, num_batches=1, activation="tanh")
