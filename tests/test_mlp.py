@@ -71,3 +71,15 @@ def test_invalid_spec_is_rejected():
         MLPSpec(dim=0, seed=0, batch_size=10, num_batches=1)
     with pytest.raises(ValueError, match="activation"):
         MLPSpec(dim=2, seed=0, batch_size=10, num_batches=1, activation="tanh")
+
+
+@pytest.mark.parametrize("dim", [2, 3, 4])
+def test_teacher_has_no_constant_hidden_unit(dim):
+    """The plain first draw at dim 2 ({0,1}) is dead: constant labels. The teacher is redrawn."""
+    p = MLPProbe(MLPSpec(dim=dim, seed=0, batch_size=5000, num_batches=1))
+    x = p.batch(0).x.double().numpy()
+    h = x
+    for w in p.teacher[:-1]:
+        h = (h @ w[:, :-1].numpy().T + w[:, -1].numpy() >= 0.5).astype(float)
+        assert ((h.mean(axis=0) > 0) & (h.mean(axis=0) < 1)).all()
+    assert p.batch(0).y.var() > 0

@@ -12,7 +12,9 @@ Layer k is stored as one augmented matrix ``A_k = [W_k | b_k]`` of shape
 bias ``b_k[i]`` for ``j = dim``).
 
 Initialisation (an assumption: the log does not say): weights ~ N(0, init_scale^2 / dim),
-biases 0, for teacher and student alike, each from its own derived seed.
+biases 0, for teacher and student alike, each from its own derived seed. The teacher
+is redrawn until none of its hidden units is constant (:func:`draw_teacher`); the
+student is kept as drawn, dead units included: that is part of what is measured.
 """
 
 from __future__ import annotations
@@ -58,6 +60,38 @@ def init_layers(dim: int, depth: int, init_scale: float, gen: torch.Generator) -
     return layers
 
 
+TEACHER_CHECK_SAMPLES = 4096
+TEACHER_MAX_DRAWS = 1000
+
+
+def hidden_firing_rates(layers: list[torch.Tensor], x: torch.Tensor, activation: str) -> list[torch.Tensor]:
+    """Fraction of samples on which each hidden unit outputs its high value, per hidden layer."""
+    act = get_activation(activation)
+    rates, h = [], x
+    for layer in layers[:-1]:
+        h = act.hard(h @ layer[:, :-1].T + layer[:, -1])
+        rates.append((h == act.high).double().mean(dim=0))
+    return rates
+
+
+def draw_teacher(spec: MLPSpec) -> list[torch.Tensor]:
+    """The teacher: the first draw none of whose hidden units is (nearly) constant.
+
+    A constant hidden unit makes the teacher a smaller network, and at small dims the
+    plain draw can be dead altogether (dim 2, {0,1} activation: constant labels, loss 0).
+    Draws are redrawn until every hidden unit takes both values on a reference batch.
+    """
+    x = torch.randn(TEACHER_CHECK_SAMPLES, spec.dim, dtype=torch.float64,
+                    generator=generator("teacher-check", spec.dim))
+    for attempt in range(TEACHER_MAX_DRAWS):
+        layers = init_layers(spec.dim, spec.depth, spec.init_scale,
+                             generator("teacher", spec.teacher_seed, spec.dim, spec.depth, attempt))
+        if all(((r > 0) & (r < 1)).all() for r in hidden_firing_rates(layers, x, spec.activation)):
+            return layers
+    raise RuntimeError(f"no teacher without constant hidden units in {TEACHER_MAX_DRAWS} draws for {spec}; "
+                       "change probe.init_scale or probe.activation")
+
+
 def pack(layers: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([layer.reshape(-1) for layer in layers])
 
@@ -84,8 +118,7 @@ class MLPProbe:
         self.device = torch.device(device)
         self.dtype = dtype
         self.memory_budget_mb = memory_budget_mb
-        self.teacher = init_layers(spec.dim, spec.depth, spec.init_scale,
-                                   generator("teacher", spec.teacher_seed, spec.dim, spec.depth))
+        self.teacher = draw_teacher(spec)
         self.student = init_layers(spec.dim, spec.depth, spec.init_scale,
                                    generator("student", spec.seed, spec.dim, spec.depth))
 

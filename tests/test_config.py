@@ -1,0 +1,86 @@
+"""Invalid configs are rejected with a message naming the key (library level and before any Snakemake job)."""
+
+import copy
+
+import pytest
+import yaml
+
+from bnnprobe.config import ConfigError, load_config, validate_config
+from conftest import REPO
+
+BASE = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def broken(edit):
+    config = copy.deepcopy(BASE)
+    edit(config)
+    return config
+
+
+def _set(path, value):
+    def edit(config):
+        node = config
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return edit
+
+
+def _delete(path):
+    def edit(config):
+        node = config
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+    return edit
+
+
+INVALID = [
+    ("unknown estimator", _set(["estimators"], ["cdg", "adam"]), "estimators[1]"),
+    ("lr zero", _set(["lr", "coarse"], [0.0, 0.1]), "lr.coarse[0]"),
+    ("lr negative", _set(["lr", "coarse"], [0.1, -1.0]), "lr.coarse[1]"),
+    ("dim zero", _set(["probe", "dims"], [0, 4]), "probe.dims[0]"),
+    ("NES population odd", _set(["estimators"], ["cdg", "nes-501"]), "estimators[1]"),
+    ("NES population too small", _set(["estimators"], ["nes-0"]), "estimators[0]"),
+    ("missing dims", _delete(["probe", "dims"]), "probe.dims"),
+    ("missing lr", _delete(["lr"]), "lr"),
+    ("wrong type batch size", _set(["probe", "batch_size"], "large"), "probe.batch_size"),
+    ("float seed", _set(["probe", "seeds"], [0, 1.5]), "probe.seeds[1]"),
+    ("eps zero", _set(["cdg", "eps"], 0), "cdg.eps"),
+    ("sigma negative", _set(["nes", "sigma"], -0.1), "nes.sigma"),
+    ("unknown scheme", _set(["cdg", "scheme"], "backward"), "cdg.scheme"),
+    ("unknown activation", _set(["probe", "activation"], "relu"), "probe.activation"),
+    ("typo key", _set(["probe", "num_batchs"], 3), "probe"),
+    ("quick check off grid", _set(["lr", "quick_check"], 0.3), "lr.quick_check"),
+    ("guided population odd", _set(["guided_es", "population"], 51), "guided_es.population"),
+    ("alpha above one", _set(["guided_es", "alpha"], 1.5), "guided_es.alpha"),
+    ("fixed scan reversed", lambda c: c["lr"]["fine"].update(mode="fixed", low=1.0, high=0.01), "lr.fine.low"),
+    ("panel names unknown estimator", _set(["figures", "panels"], [{"title": "x", "estimators": ["nes-7"]}]),
+     "figures.panels[0].estimators[0]"),
+    ("bad device", _set(["compute", "device"], "tpu"), "compute.device"),
+]
+
+
+@pytest.mark.parametrize("name,edit,key", INVALID, ids=[case[0] for case in INVALID])
+def test_invalid_config_names_the_key(name, edit, key):
+    with pytest.raises(ConfigError) as info:
+        validate_config(broken(edit))
+    assert f"'{key}" in str(info.value), str(info.value)
+
+
+def test_defaults_are_filled_and_valid_configs_pass(tmp_path):
+    minimal = {"probe": {"dims": [2], "seeds": [0]}, "estimators": ["cdg"], "lr": {"coarse": [0.1]}}
+    config = validate_config(minimal)
+    assert config["probe"]["batch_size"] == 160000
+    assert config["nes"]["sigma"] == 0.01
+    assert config["lr"]["fine"]["mode"] == "auto"
+    assert config["figures"]["panels"][0]["estimators"] == ["cdg"]
+    quick = load_config(REPO / "config.yaml", REPO / "workflow" / "presets" / "quick.yaml")
+    assert quick["probe"]["batch_size"] == 8192 and quick["probe"]["dims"] == BASE["probe"]["dims"]
+
+
+def test_broken_yaml_is_reported(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("probe: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)

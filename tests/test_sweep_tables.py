@@ -1,0 +1,91 @@
+"""Loss decreases against a direct computation; summary statistics against naive formulas; fine grids."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from bnnprobe.lrgrid import fine_grid
+from bnnprobe.mlp import MLPProbe, MLPSpec
+from bnnprobe.study import compute_gradients
+from bnnprobe.sweep import loss_decreases, sweep_record
+from bnnprobe.tables import best_table, runs_table, summary_table
+from reference import layers_from_theta, mse
+
+
+def test_loss_decrease_equals_direct_computation():
+    spec = MLPSpec(dim=3, seed=1, batch_size=400, num_batches=1, activation="sign")
+    p = MLPProbe(spec, dtype=torch.float64).batch(0)
+    g = torch.randn(p.n_coords, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lrs = [1e-3, 0.1, 0.7]
+    before, decrease = loss_decreases(p, g, lrs)
+    x, y, w = p.x.numpy(), p.y.numpy(), p.theta0.numpy()
+    direct_before = mse(layers_from_theta(w, 3, 3), x, y, "sign")
+    assert before == pytest.approx(direct_before, rel=1e-12)
+    for lr, dec in zip(lrs, decrease):
+        after = mse(layers_from_theta(w - lr * g.numpy(), 3, 3), x, y, "sign")
+        assert dec == pytest.approx(direct_before - after, rel=1e-10, abs=1e-14)
+
+
+def test_sweep_rows_and_cosines():
+    spec = MLPSpec(dim=2, seed=0, batch_size=300, num_batches=2)
+    settings = {"eps": 0.05, "scheme": "forward"}
+    cdg = compute_gradients(spec, "cdg", settings)
+    ste = compute_gradients(spec, "ste-vanilla", {"variant": "vanilla"})
+    rows = sweep_record(ste, [0.01, 0.1], "coarse", cdg)
+    assert len(rows) == 4 and list(rows["batch"]) == [0, 0, 1, 1]
+    for b in range(2):
+        a, c = ste["gradients"][b].double(), cdg["gradients"][b].double()
+        cos = float(a @ c / (a.norm() * c.norm()))
+        assert rows[rows["batch"] == b]["cos_to_cdg"].iloc[0] == pytest.approx(cos, rel=1e-9)
+    assert sweep_record(cdg, [0.1], "coarse", cdg)["cos_to_cdg"].to_list() == pytest.approx([1.0, 1.0])
+
+
+def _runs():
+    rng = np.random.default_rng(5)
+    rows = []
+    for est in ["cdg", "nes-10"]:
+        for lr in [0.01, 0.1]:
+            for seed in range(2):
+                for batch in range(3):
+                    rows.append({"estimator": est, "dim": 4, "seed": seed, "batch": batch, "lr": lr,
+                                 "grid": "coarse", "loss_before": 1.0, "loss_after": 0.0,
+                                 "loss_decrease": rng.normal(lr, 0.01), "grad_norm": 1.0, "cos_to_cdg": 0.5,
+                                 "seconds": 0.1, "n_loss_evals": 10})
+    return pd.DataFrame(rows)
+
+
+def test_summary_statistics_match_naive_formulas():
+    runs = runs_table([_runs()])
+    summary = summary_table(runs)
+    for _, row in summary.iterrows():
+        values = runs[(runs.estimator == row.estimator) & (runs.lr == row.lr)]["loss_decrease"].to_list()
+        n = len(values)
+        mean = sum(values) / n
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        half = stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)
+        assert row.n == n == 6
+        assert row.loss_decrease_mean == pytest.approx(mean)
+        assert row.loss_decrease_std == pytest.approx(std)
+        assert row.loss_decrease_ci95_low == pytest.approx(mean - half)
+        assert row.loss_decrease_ci95_high == pytest.approx(mean + half)
+    best = best_table(summary)
+    assert list(best["best_lr"]) == [0.1, 0.1]
+
+
+def test_duplicate_rows_are_refused():
+    runs = _runs()
+    with pytest.raises(ValueError, match="duplicate"):
+        runs_table([runs, runs.head(1)])
+
+
+def test_fine_grid_auto_fixed_none():
+    coarse = pd.DataFrame({"lr": [1e-3, 1e-2, 1e-1, 1.0] * 2, "loss_decrease": [0.1, 0.5, 0.2, -3.0] * 2})
+    auto = fine_grid(coarse, "auto", 5, span_decades=1.0)
+    assert auto == [pytest.approx(10**-2.5), pytest.approx(10**-1.5)]  # 1e-3, 1e-2, 1e-1 are coarse points
+    fixed = fine_grid(coarse, "fixed", 9, low=1e-2, high=1.0)
+    assert len(fixed) == 6 and min(fixed) > 1e-2 and max(fixed) < 1.0  # the log's [1e-2, 1] scan
+    assert fine_grid(coarse, "none", 5) == []
