@@ -1,8 +1,8 @@
 """The study's figures, drawn from the tidy tables (never from raw gradients).
 
 Error bars are Student-t 95% confidence intervals over (seed, batch) observations.
-Loss decreases span orders of magnitude and go negative at large lr, so their axis
-is symmetric-log (linear within 1% of the largest magnitude shown).
+Loss decreases span orders of magnitude: their axis is logarithmic, or symmetric-log
+(linear within 1% of the largest magnitude) where some go negative at large lr.
 """
 
 from __future__ import annotations
@@ -31,15 +31,19 @@ def _errorbar(ax, frame: pd.DataFrame, x: str, name: str) -> None:
     ax.errorbar(frame[x], mean, yerr=yerr, label=name, capsize=3, **_style(name))
 
 
-def _symlog(ax, values: np.ndarray) -> None:
-    finite = np.abs(values[np.isfinite(values)])
-    top = finite.max() if finite.size else 1.0
+def _loss_axis(ax, values: np.ndarray) -> None:
+    """Log y where every value is positive, else symmetric-log (linear within 1% of the largest)."""
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite > 0).all():
+        ax.set_yscale("log")
+        return
+    top = np.abs(finite).max() if finite.size else 1.0
     ax.set_yscale("symlog", linthresh=max(top * 1e-2, 1e-12))
     ax.axhline(0, color="grey", linewidth=0.6)
 
 
-def _panel_grid(n: int, width: float = 5.0, height: float = 4.0):
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+def _panel_grid(n: int, width: float = 5.0, height: float = 4.2):
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, layout="constrained")
     return fig, axes[0]
 
 
@@ -52,9 +56,10 @@ def quick_check(summary: pd.DataFrame, panels: list[dict], lr: float):
         for name in panel["estimators"]:
             _errorbar(ax, shown[shown["estimator"] == name], "dim", name)
         ax.set_xscale("log", base=2)
-        _symlog(ax, shown["loss_decrease_mean"].to_numpy())
-        ax.set(title=panel["title"], xlabel="num_dim (neurons per layer)", ylabel=LOSS_DECREASE)
+        _loss_axis(ax, shown["loss_decrease_mean"].to_numpy())
+        ax.set(title=panel["title"], xlabel="num_dim (neurons per layer)")
         ax.legend(fontsize=8)
+    axes[0].set_ylabel(LOSS_DECREASE)
     fig.suptitle(f"Quick check: one step at lr = {lr:g}, mean and 95% CI over seeds x batches")
     return fig
 
@@ -68,20 +73,21 @@ def lr_curves(summary: pd.DataFrame, panels: list[dict], dim: int):
         for name in panel["estimators"]:
             _errorbar(ax, shown[shown["estimator"] == name], "lr", name)
         ax.set_xscale("log")
-        _symlog(ax, shown["loss_decrease_mean"].to_numpy())
-        ax.set(title=panel["title"], xlabel="learning rate lr (log scale)", ylabel=LOSS_DECREASE)
+        _loss_axis(ax, shown["loss_decrease_mean"].to_numpy())
+        ax.set(title=panel["title"], xlabel="learning rate lr (log scale)")
         ax.legend(fontsize=8)
+    axes[0].set_ylabel(LOSS_DECREASE)
     fig.suptitle(f"num_dim = {dim}: loss decrease vs lr, mean and 95% CI over seeds x batches")
     return fig
 
 
 def best_vs_dim(best: pd.DataFrame):
     """Best loss decrease (best lr per estimator and dim) vs dim."""
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
     for name, frame in best.groupby("estimator", sort=True):
         _errorbar(ax, frame, "dim", name)
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log") if (best["loss_decrease_mean"] > 0).all() else _symlog(ax, best["loss_decrease_mean"].to_numpy())
+    _loss_axis(ax, best["loss_decrease_mean"].to_numpy())
     ax.set(title="Best loss decrease over the lr grid vs num_dim", xlabel="num_dim (neurons per layer)",
            ylabel=LOSS_DECREASE + " at the best lr")
     ax.legend(fontsize=8)
@@ -92,7 +98,7 @@ def cosine_vs_dim(runs: pd.DataFrame):
     """Cosine similarity of each estimator's gradient to CDG's on the same batch, vs dim."""
     per_gradient = runs.drop_duplicates(["estimator", "dim", "seed", "batch"])
     per_gradient = per_gradient[per_gradient["estimator"] != "cdg"]
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
     for name, frame in per_gradient.groupby("estimator", sort=True):
         stats = frame.groupby("dim")["cos_to_cdg"].agg(["mean", "std", "count"])
         half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])

@@ -167,19 +167,30 @@ class MLPBatchProblem(ProbeProblem):
         n, width = self.x.shape[0], max(s[0] for s in self.shapes)
         return self.chunk_size(self.memory_budget_mb, 4 * n * width * BYTES_PER_FLOAT)
 
-    def _mse(self, out: torch.Tensor) -> torch.Tensor:
-        # square in place and sum each sample's outputs in the working dtype; only the
-        # sum over samples, where rounding would accumulate, is done in float64
-        diff = out.sub_(self.y)
-        per_sample = diff.mul_(diff).sum(dim=-1)
-        return per_sample.sum(dim=-1, dtype=torch.float64) / self.y.numel()
+    def _hidden(self, z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Binary activations of bias-free pre-activations ``z`` (C, N, d), computed in place.
 
-    def _forward_from(self, layers: list[torch.Tensor], z: torch.Tensor, start: int) -> torch.Tensor:
-        """Continue a batched forward pass from the pre-activation ``z`` of layer ``start - 1``."""
-        for layer in layers[start:]:
-            h = self.act.hard(z)
-            z = torch.baddbmm(layer[:, None, :, -1], h, layer[:, :, :-1].transpose(1, 2))
+        ``1[z + b >= t]`` is evaluated as ``1[z >= t - b]``: one pass over ``z`` and no bias add.
+        """
+        z.ge_((self.act.threshold - bias)[:, None, :])
+        if self.act.value_range != 1.0 or self.act.low != 0.0:
+            z.mul_(self.act.value_range).add_(self.act.low)
         return z
+
+    def _stack_outputs(self, layers: list[torch.Tensor], z: torch.Tensor, start: int) -> torch.Tensor:
+        """Continue stacked forward passes from ``z``, the bias-free pre-activation of layer ``start - 1``."""
+        last = len(layers) - 1
+        for k in range(start - 1, last):
+            h = self._hidden(z, layers[k][:, :, -1])
+            z = torch.bmm(h, layers[k + 1][:, :, :-1].transpose(1, 2))
+        return z.add_(layers[last][:, None, :, -1])
+
+    def _mse(self, out: torch.Tensor) -> torch.Tensor:
+        # squared error per sample in the working dtype (a sum of dim terms); only the sum
+        # over samples, where rounding would accumulate, is done in float64
+        diff = out.sub_(self.y)
+        per_sample = torch.linalg.vecdot(diff, diff, dim=-1)
+        return per_sample.sum(dim=-1, dtype=torch.float64) / self.y.numel()
 
     # ---- loss evaluations -------------------------------------------------
     def losses(self, thetas: torch.Tensor) -> torch.Tensor:
@@ -189,8 +200,8 @@ class MLPBatchProblem(ProbeProblem):
         result = []
         for chunk in thetas.split(self._rows_per_chunk()):
             layers = self.unpack(chunk)
-            z = torch.matmul(self.x, layers[0][:, :, :-1].transpose(1, 2)) + layers[0][:, None, :, -1]
-            result.append(self._mse(self._forward_from(layers, z, 1)))
+            z = torch.matmul(self.x, layers[0][:, :, :-1].transpose(1, 2))
+            result.append(self._mse(self._stack_outputs(layers, z, 1)))
         return check_finite(torch.cat(result), self.description)
 
     def paired_losses(self, theta, deltas):
@@ -199,17 +210,17 @@ class MLPBatchProblem(ProbeProblem):
         theta = theta.to(device=self.device, dtype=self.dtype)
         check_finite(deltas, f"the perturbations given to {self.description}")
         check_finite(theta, f"the weights given to {self.description}")
-        if self._first_preact is None or not torch.equal(self._first_theta, theta[: self.shapes[0][0] * self.shapes[0][1]]):
+        first_size = self.shapes[0][0] * self.shapes[0][1]
+        if self._first_preact is None or not torch.equal(self._first_theta, theta[:first_size]):
             first = self.unpack(theta.reshape(1, -1))[0][0]
-            self._first_theta = theta[: first.numel()].clone()
-            self._first_preact = self.x @ first[:, :-1].T + first[:, -1]
+            self._first_theta = theta[:first_size].clone()
+            self._first_preact = self.x @ first[:, :-1].T
         plus, minus = [], []
         for chunk in deltas.split(max(1, self._rows_per_chunk() // 2)):
-            d_first = self.unpack(chunk)[0]
-            dz = torch.matmul(self.x, d_first[:, :, :-1].transpose(1, 2)) + d_first[:, None, :, -1]
+            dz = torch.matmul(self.x, self.unpack(chunk)[0][:, :, :-1].transpose(1, 2))
             layers = self.unpack(torch.cat([theta + chunk, theta - chunk]))
-            z = torch.cat([self._first_preact + dz, self._first_preact - dz])
-            both = self._mse(self._forward_from(layers, z, 1))
+            z = torch.cat([self._first_preact + dz, dz.neg_().add_(self._first_preact)])
+            both = self._mse(self._stack_outputs(layers, z, 1))
             plus.append(both[: len(chunk)])
             minus.append(both[len(chunk):])
         return (check_finite(torch.cat(plus), self.description), check_finite(torch.cat(minus), self.description))
@@ -279,8 +290,8 @@ class MLPBatchProblem(ProbeProblem):
                 if rows.numel() == 0:
                     continue
                 dh = moved_h[jj, rows, units] - hiddens[k][rows, units]
-                z_next = preacts[k + 1][rows] + dh[:, None] * next_weight[:, units].T
-                out = self._forward_from([t[None] for t in layers], z_next[None], k + 2)[0]
+                z_next = preacts[k + 1][rows] - layers[k + 1][:, -1] + dh[:, None] * next_weight[:, units].T
+                out = self._stack_outputs([t[None] for t in layers], z_next[None], k + 2)[0]
                 sq = ((out - self.y[rows]).double() ** 2).sum(dim=1)
                 delta.index_put_((units, cols[jj]), sq - base_sq[rows], accumulate=True)
             changes.append(delta / normaliser)
