@@ -255,6 +255,7 @@ class MLPBatchProblem(ProbeProblem):
         raise ValueError(f"unknown CDG scheme {scheme!r}; choose 'forward' or 'central'")
 
     def _cdg_loss_changes(self, step: float) -> torch.Tensor:
+        check_finite(self.theta0, f"the weights of {self.description}")
         layers = [t[0] for t in self.unpack(self.theta0.reshape(1, -1))]
         n, n_out = self.y.shape
         ones = torch.ones(n, 1, device=self.device, dtype=self.dtype)
