@@ -16,8 +16,10 @@ def problem(dim=5, seed=3, activation="zero_one", dtype=torch.float64, batch_siz
 
 
 @pytest.mark.parametrize("activation", ["zero_one", "sign"])
-def test_batched_losses_match_numpy_reference(activation):
+@pytest.mark.parametrize("sample_block", [8192, 96])
+def test_batched_losses_match_numpy_reference(activation, sample_block):
     p = problem(activation=activation)
+    p.sample_block = sample_block  # 96: the 700 samples are summed over 8 blocks
     rng = np.random.default_rng(0)
     thetas = p.theta0.numpy()[None, :] + 0.05 * rng.standard_normal((7, p.n_coords))
     x, y = p.x.numpy(), p.y.numpy()
@@ -26,8 +28,10 @@ def test_batched_losses_match_numpy_reference(activation):
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
-def test_paired_losses_match_separate_evaluations():
+@pytest.mark.parametrize("sample_block", [8192, 128])
+def test_paired_losses_match_separate_evaluations(sample_block):
     p = problem(activation="sign", dtype=torch.float32)
+    p.sample_block = sample_block
     deltas = 0.01 * torch.randn(9, p.n_coords, generator=torch.Generator().manual_seed(1))
     plus, minus = p.paired_losses(p.theta0, deltas)
     torch.testing.assert_close(plus, p.losses(p.theta0 + deltas), rtol=1e-5, atol=1e-7)

@@ -47,38 +47,32 @@ def _panel_grid(n: int, width: float = 5.0, height: float = 4.2):
     return fig, axes[0]
 
 
-def quick_check(summary: pd.DataFrame, panels: list[dict], lr: float):
-    """The log's quick check: loss decrease at one lr vs dim, one panel per estimator group."""
-    at_lr = summary[np.isclose(summary["lr"], lr)]
+def _panel_figure(frame: pd.DataFrame, panels: list[dict], x: str, xlabel: str, title: str, log_base: int = 10):
+    """One panel per estimator group: loss decrease vs ``x`` with 95% CI error bars."""
     fig, axes = _panel_grid(len(panels))
     for ax, panel in zip(axes, panels):
-        shown = at_lr[at_lr["estimator"].isin(panel["estimators"])]
+        shown = frame[frame["estimator"].isin(panel["estimators"])]
         for name in panel["estimators"]:
-            _errorbar(ax, shown[shown["estimator"] == name], "dim", name)
-        ax.set_xscale("log", base=2)
+            _errorbar(ax, shown[shown["estimator"] == name], x, name)
+        ax.set_xscale("log", base=log_base)
         _loss_axis(ax, shown["loss_decrease_mean"].to_numpy())
-        ax.set(title=panel["title"], xlabel="num_dim (neurons per layer)")
+        ax.set(title=panel["title"], xlabel=xlabel)
         ax.legend(fontsize=8)
     axes[0].set_ylabel(LOSS_DECREASE)
-    fig.suptitle(f"Quick check: one step at lr = {lr:g}, mean and 95% CI over seeds x batches")
+    fig.suptitle(title)
     return fig
+
+
+def quick_check(summary: pd.DataFrame, panels: list[dict], lr: float):
+    """The log's quick check: loss decrease at one lr vs dim, one panel per estimator group."""
+    return _panel_figure(summary[np.isclose(summary["lr"], lr)], panels, "dim", "num_dim (neurons per layer)",
+                         f"Quick check: one step at lr = {lr:g}, mean and 95% CI over seeds x batches", log_base=2)
 
 
 def lr_curves(summary: pd.DataFrame, panels: list[dict], dim: int):
     """Loss decrease vs lr for one dim, one panel per estimator group (coarse and fine grids together)."""
-    at_dim = summary[summary["dim"] == dim]
-    fig, axes = _panel_grid(len(panels))
-    for ax, panel in zip(axes, panels):
-        shown = at_dim[at_dim["estimator"].isin(panel["estimators"])]
-        for name in panel["estimators"]:
-            _errorbar(ax, shown[shown["estimator"] == name], "lr", name)
-        ax.set_xscale("log")
-        _loss_axis(ax, shown["loss_decrease_mean"].to_numpy())
-        ax.set(title=panel["title"], xlabel="learning rate lr (log scale)")
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel(LOSS_DECREASE)
-    fig.suptitle(f"num_dim = {dim}: loss decrease vs lr, mean and 95% CI over seeds x batches")
-    return fig
+    return _panel_figure(summary[summary["dim"] == dim], panels, "lr", "learning rate lr (log scale)",
+                         f"num_dim = {dim}: loss decrease vs lr, mean and 95% CI over seeds x batches")
 
 
 def best_vs_dim(best: pd.DataFrame):

@@ -143,13 +143,15 @@ class MLPProbe:
 class MLPBatchProblem(ProbeProblem):
     """The student's loss on one fixed batch, as a function of all its weights and biases."""
 
-    def __init__(self, x, y, layers, activation, memory_budget_mb=1024.0, description="MLP batch"):
+    def __init__(self, x, y, layers, activation, memory_budget_mb=1024.0, description="MLP batch",
+                 sample_block=8192):
         self.x, self.y = x, y
         self.shapes = [tuple(layer.shape) for layer in layers]
         self.theta0 = pack(layers)
         self.activation = activation
         self.act = get_activation(activation)
         self.memory_budget_mb = memory_budget_mb
+        self.sample_block = sample_block
         self.description = description
         self._first_preact = None
 
@@ -164,8 +166,14 @@ class MLPBatchProblem(ProbeProblem):
         return out
 
     def _rows_per_chunk(self) -> int:
-        n, width = self.x.shape[0], max(s[0] for s in self.shapes)
-        return self.chunk_size(self.memory_budget_mb, 4 * n * width * BYTES_PER_FLOAT)
+        """Stacked parameter vectors per chunk, so one chunk's activations fit the memory budget."""
+        block, width = min(self.x.shape[0], self.sample_block), max(s[0] for s in self.shapes)
+        return self.chunk_size(self.memory_budget_mb, 4 * block * width * BYTES_PER_FLOAT)
+
+    def _sample_slices(self):
+        """Samples are processed in blocks: the loss is a sum over samples, and small blocks stay in cache."""
+        n = self.x.shape[0]
+        return [slice(start, min(start + self.sample_block, n)) for start in range(0, n, self.sample_block)]
 
     def _hidden(self, z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """Binary activations of bias-free pre-activations ``z`` (C, N, d), computed in place.
@@ -185,12 +193,14 @@ class MLPBatchProblem(ProbeProblem):
             z = torch.bmm(h, layers[k + 1][:, :, :-1].transpose(1, 2))
         return z.add_(layers[last][:, None, :, -1])
 
-    def _mse(self, out: torch.Tensor) -> torch.Tensor:
-        # squared error per sample in the working dtype (a sum of dim terms); only the sum
-        # over samples, where rounding would accumulate, is done in float64
-        diff = out.sub_(self.y)
-        per_sample = torch.linalg.vecdot(diff, diff, dim=-1)
-        return per_sample.sum(dim=-1, dtype=torch.float64) / self.y.numel()
+    def _squared_error(self, out: torch.Tensor, rows: slice) -> torch.Tensor:
+        """Sum of squared errors of stacked outputs (C, B, d) against the labels of ``rows``.
+
+        Each sample's sum over its outputs is taken in the working dtype; the sum over
+        samples, where rounding would accumulate, in float64.
+        """
+        diff = out.sub_(self.y[rows])
+        return torch.linalg.vecdot(diff, diff, dim=-1).sum(dim=-1, dtype=torch.float64)
 
     # ---- loss evaluations -------------------------------------------------
     def losses(self, thetas: torch.Tensor) -> torch.Tensor:
@@ -200,8 +210,11 @@ class MLPBatchProblem(ProbeProblem):
         result = []
         for chunk in thetas.split(self._rows_per_chunk()):
             layers = self.unpack(chunk)
-            z = torch.matmul(self.x, layers[0][:, :, :-1].transpose(1, 2))
-            result.append(self._mse(self._stack_outputs(layers, z, 1)))
+            total = torch.zeros(len(chunk), dtype=torch.float64, device=self.device)
+            for rows in self._sample_slices():
+                z = torch.matmul(self.x[rows], layers[0][:, :, :-1].transpose(1, 2))
+                total += self._squared_error(self._stack_outputs(layers, z, 1), rows)
+            result.append(total / self.y.numel())
         return check_finite(torch.cat(result), self.description)
 
     def paired_losses(self, theta, deltas):
@@ -217,10 +230,15 @@ class MLPBatchProblem(ProbeProblem):
             self._first_preact = self.x @ first[:, :-1].T
         plus, minus = [], []
         for chunk in deltas.split(max(1, self._rows_per_chunk() // 2)):
-            dz = torch.matmul(self.x, self.unpack(chunk)[0][:, :, :-1].transpose(1, 2))
+            d_first = self.unpack(chunk)[0][:, :, :-1].transpose(1, 2)
             layers = self.unpack(torch.cat([theta + chunk, theta - chunk]))
-            z = torch.cat([self._first_preact + dz, dz.neg_().add_(self._first_preact)])
-            both = self._mse(self._stack_outputs(layers, z, 1))
+            both = torch.zeros(2 * len(chunk), dtype=torch.float64, device=self.device)
+            for rows in self._sample_slices():
+                dz = torch.matmul(self.x[rows], d_first)
+                base = self._first_preact[rows]
+                z = torch.cat([base + dz, dz.neg_().add_(base)])
+                both += self._squared_error(self._stack_outputs(layers, z, 1), rows)
+            both /= self.y.numel()
             plus.append(both[: len(chunk)])
             minus.append(both[len(chunk):])
         return (check_finite(torch.cat(plus), self.description), check_finite(torch.cat(minus), self.description))

@@ -1,0 +1,121 @@
+"""Fast vs naive estimator paths, measured in the same run, and the paper preset's projected cost.
+
+    .venv/bin/python benchmarks/estimators.py            # dims 16 and 64, batch 160000
+    .venv/bin/python benchmarks/estimators.py --quick    # a smaller batch, for a smoke test
+
+For each dim it times, on one batch of the paper preset's problem:
+* CDG: the exact fast path against the plain per-coordinate loop (one forward pass per
+  coordinate; timed on a sample of coordinates and scaled to all of them);
+* NES: the batched antithetic path against a per-sample loop (one forward pass per
+  population member; timed on a sample of members and scaled to the population);
+and prints their ratios and the projected wall time of the paper preset's whole probe study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from bnnprobe.config import load_config, probe_estimators  # noqa: E402
+from bnnprobe.estimators import estimate, settings_for  # noqa: E402
+from bnnprobe.estimators.es import noise_blocks  # noqa: E402
+from bnnprobe.mlp import MLPProbe, MLPSpec  # noqa: E402
+from bnnprobe.naming import family  # noqa: E402
+from bnnprobe.study import resolve_device  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - start
+
+
+def naive_cdg_seconds(problem, eps: float, sample: int) -> float:
+    """Per-coordinate loop: one full forward pass per perturbed coordinate."""
+    coords = torch.linspace(0, problem.n_coords - 1, sample).long()
+
+    def run():
+        base = problem.loss()
+        for i in coords.tolist():
+            theta = problem.theta0.clone()
+            theta[i] += eps
+            problem.loss(theta) - base
+    _, seconds = timed(run)
+    return seconds / sample * problem.n_coords
+
+
+def naive_nes_seconds(problem, sigma: float, population: int, sample_pairs: int) -> float:
+    """Per-sample loop: one full forward pass per population member."""
+    def run():
+        for _, noise in noise_blocks(("bench",), sample_pairs, problem.n_coords, problem.device, problem.dtype):
+            for s in noise:
+                problem.loss(problem.theta0 + sigma * s) - problem.loss(problem.theta0 - sigma * s)
+    _, seconds = timed(run)
+    return seconds / (2 * sample_pairs) * population
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dims", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the paper preset's")
+    parser.add_argument("--population", type=int, default=None, help="NES population timed (default: largest)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="batch 16384 and fewer samples")
+    args = parser.parse_args()
+
+    config = load_config(REPO / "config.yaml")
+    batch = args.batch_size or (16384 if args.quick else config["probe"]["batch_size"])
+    nes_names = [n for n in probe_estimators(config) if family(n) == "nes"]
+    population = args.population or max(int(n.split("-")[1]) for n in nes_names)
+    timed_population = min(population, 500 if args.quick else 2000)
+    device = resolve_device(args.device)
+    budget = config["compute"]["memory_budget_mb"] if device.type == "cuda" else 16
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}")
+    print(f"{'dim':>4} {'path':<6} {'fast s':>9} {'naive s':>9} {'ratio':>7}")
+    per_batch = {}
+    for dim in args.dims:
+        problem = MLPProbe(MLPSpec(dim=dim, seed=0, batch_size=batch, num_batches=1), device=device,
+                           memory_budget_mb=budget).batch(0)
+        cdg_settings = settings_for("cdg", config)
+        _, fast_cdg = timed(lambda: estimate("cdg", problem, cdg_settings))
+        slow_cdg = naive_cdg_seconds(problem, cdg_settings["eps"], sample=8 if args.quick else 32)
+        print(f"{dim:>4} {'cdg':<6} {fast_cdg:>9.3f} {slow_cdg:>9.1f} {slow_cdg / fast_cdg:>7.1f}")
+        nes_settings = {**settings_for(nes_names[0], config), "population": timed_population}
+        _, fast_nes = timed(lambda: estimate(f"nes-{timed_population}", problem, nes_settings, (0,)))
+        fast_nes *= population / timed_population
+        slow_nes = naive_nes_seconds(problem, nes_settings["sigma"], population, 4 if args.quick else 16)
+        print(f"{dim:>4} {'nes':<6} {fast_nes:>9.2f} {slow_nes:>9.1f} {slow_nes / fast_nes:>7.1f}"
+              f"   (population {population}, timed {timed_population})")
+        per_batch[dim] = {"cdg": fast_cdg, "nes_per_eval": fast_nes / population}
+
+    # Projection: NES and guided-ES cost scales with the population and, between the dims
+    # measured, like dim^2; CDG and STE are small next to them.
+    p = config["probe"]
+    repeats = len(p["seeds"]) * p["num_batches"] * batch / batch
+    total = 0.0
+    measured = sorted(per_batch)
+    for dim in p["dims"]:
+        ref = min(measured, key=lambda m: abs(m - dim))
+        scale = max(dim / ref, 1 / 16) ** 2
+        evals = sum(int(n.split("-")[1]) for n in nes_names)
+        if "guided-es" in config["estimators"]:
+            evals += config["guided_es"]["population"]
+        total += repeats * (evals * per_batch[ref]["nes_per_eval"] + per_batch[ref]["cdg"]) * scale
+    print(f"projected paper-preset probe study on this machine: {total / 3600:.1f} h "
+          f"({len(p['dims'])} dims x {len(p['seeds'])} seeds x {p['num_batches']} batches, "
+          f"populations {[n for n in nes_names]} + guided-es)")
+
+
+if __name__ == "__main__":
+    main()
