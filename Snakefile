@@ -4,7 +4,6 @@
 #   snakemake --cores 2 --configfile workflow/presets/quick.yaml   # laptop scale
 #
 # The science lives in src/bnnprobe; rules and scripts only wire files to it.
-import os
 import sys
 from pathlib import Path
 
@@ -13,11 +12,8 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 REPO = Path(workflow.basedir)
-# Scripts import bnnprobe from this checkout, also inside conda envs and cluster jobs.
+# The rule modules import bnnprobe from this checkout (scripts do the same for themselves).
 sys.path.insert(0, str(REPO / "src"))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in [str(REPO / "src"), os.environ.get("PYTHONPATH", "")] if p
-)
 
 
 configfile: str(REPO / "config.yaml")
@@ -30,7 +26,7 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.probe_tables.output,
         rules.probe_figures.output,
-    default_target: True

@@ -78,7 +78,7 @@ def main() -> None:
     batch = args.batch_size or (16384 if args.quick else config["probe"]["batch_size"])
     nes_names = [n for n in probe_estimators(config) if family(n) == "nes"]
     population = args.population or max(int(n.split("-")[1]) for n in nes_names)
-    timed_population = min(population, 500 if args.quick else 2000)
+    timed_population = min(population, 50 if args.quick else 200)
     device = resolve_device(args.device)
     budget = config["compute"]["memory_budget_mb"] if device.type == "cuda" else 16
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}")
@@ -102,7 +102,8 @@ def main() -> None:
     # Projection: NES and guided-ES cost scales with the population and, between the dims
     # measured, like dim^2; CDG and STE are small next to them.
     p = config["probe"]
-    repeats = len(p["seeds"]) * p["num_batches"] * batch / batch
+    # cost per loss evaluation grows linearly with the batch: scale what was timed to the preset's
+    repeats = len(p["seeds"]) * p["num_batches"] * p["batch_size"] / batch
     total = 0.0
     measured = sorted(per_batch)
     for dim in p["dims"]:

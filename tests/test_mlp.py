@@ -87,3 +87,18 @@ def test_teacher_has_no_constant_hidden_unit(dim):
         h = (h @ w[:, :-1].numpy().T + w[:, -1].numpy() >= 0.5).astype(float)
         assert ((h.mean(axis=0) > 0) & (h.mean(axis=0) < 1)).all()
     assert p.batch(0).y.var() > 0
+
+
+@pytest.mark.parametrize("activation", ["zero_one", "sign"])
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_paired_losses_equal_numpy_forward_passes(activation, depth):
+    """NES's antithetic losses (shared first layer, chunks, sample blocks) against NumPy forward passes."""
+    spec = MLPSpec(dim=5, seed=1, batch_size=900, num_batches=1, activation=activation, depth=depth)
+    p = MLPProbe(spec, dtype=torch.float64, memory_budget_mb=1).batch(0)
+    p.sample_block = 200  # several sample blocks and several chunks of pairs
+    deltas = 0.05 * torch.randn(13, p.n_coords, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    plus, minus = p.paired_losses(p.theta0, deltas)
+    x, y, w = p.x.numpy(), p.y.numpy(), p.theta0.numpy()
+    for k, d in enumerate(deltas.numpy()):
+        assert plus[k].item() == pytest.approx(mse(layers_from_theta(w + d, 5, depth), x, y, activation), rel=1e-11)
+        assert minus[k].item() == pytest.approx(mse(layers_from_theta(w - d, 5, depth), x, y, activation), rel=1e-11)

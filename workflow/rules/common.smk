@@ -24,7 +24,15 @@ def library(*modules):
     return [str(REPO / "src" / "bnnprobe" / m) for m in modules]
 
 
-PROBLEM_CODE = library("problem.py", "seeding.py", "binary.py", "mlp.py", "study.py", "naming.py", "estimators/__init__.py")
+PROBLEM_CODE = library(
+    "problem.py",
+    "seeding.py",
+    "binary.py",
+    "mlp.py",
+    "study.py",
+    "naming.py",
+    "estimators/__init__.py",
+)
 
 
 def gradient_code(wildcards):
@@ -33,13 +41,24 @@ def gradient_code(wildcards):
 
 def problem_params():
     """What the probe problem depends on (dim and seed come from the path)."""
-    keys = ["num_batches", "batch_size", "activation", "depth", "teacher_seed", "init_scale"]
+    keys = [
+        "num_batches",
+        "batch_size",
+        "activation",
+        "depth",
+        "teacher_seed",
+        "init_scale",
+    ]
     return {k: config["probe"][k] for k in keys}
 
 
 def compute_params():
     c = config["compute"]
-    return {"device": c["device"], "dtype": c["dtype"], "memory_budget_mb": c["memory_budget_mb"]}
+    return {
+        "device": c["device"],
+        "dtype": c["dtype"],
+        "memory_budget_mb": c["memory_budget_mb"],
+    }
 
 
 def gpu_count(wildcards):
@@ -52,3 +71,16 @@ def gradient_mem_mb(wildcards):
     p = config["probe"]
     data_mb = 3 * p["batch_size"] * int(wildcards.dim) * 8 / 2**20
     return int(config["compute"]["memory_budget_mb"] * 1.5 + data_mb + 1024)
+
+
+def sweep_inputs(wildcards):
+    seeds = {"seed": SEEDS, "dim": wildcards.dim}
+    return {
+        "gradients": expand(
+            "results/probe/gradients/{estimator}/dim{dim}/seed{seed}.pt",
+            estimator=wildcards.estimator,
+            **seeds,
+        ),
+        "cdg": expand("results/probe/gradients/cdg/dim{dim}/seed{seed}.pt", **seeds),
+        "code": library("sweep.py", "lrgrid.py", "tables.py") + PROBLEM_CODE,
+    }

@@ -12,13 +12,13 @@ rule probe_figures:
         lr_curves=expand("results/figures/probe/lr_curves_dim{dim}.png", dim=DIMS),
         best_vs_dim="results/figures/probe/best_vs_dim.png",
         cosine_vs_dim="results/figures/probe/cosine_vs_dim.png",
-    params:
-        panels=config["figures"]["panels"],
-        quick_check_lr=config["lr"]["quick_check"],
-        dims=DIMS,
     log:
         "results/logs/figures/probe.log",
     conda:
         "../../envs/tables.yaml"
+    params:
+        panels=config["figures"]["panels"],
+        quick_check_lr=config["lr"]["quick_check"],
+        dims=DIMS,
     script:
         "../scripts/probe_figures.py"

@@ -6,32 +6,22 @@ rule probe_gradients:
         code=gradient_code,
     output:
         gradients="results/probe/gradients/{estimator}/dim{dim}/seed{seed}.pt",
-    params:
-        settings=lambda wc: settings_for(wc.estimator, config),
-        problem=problem_params(),
-        compute=compute_params(),
     log:
         "results/logs/probe/gradients/{estimator}/dim{dim}/seed{seed}.log",
     benchmark:
         "results/benchmarks/probe/gradients/{estimator}/dim{dim}/seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["compute"]["threads"]
     resources:
         mem_mb=gradient_mem_mb,
         gpu=gpu_count,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        settings=lambda wc: settings_for(wc.estimator, config),
+        problem=problem_params(),
+        compute=compute_params(),
     script:
         "../scripts/probe_gradients.py"
-
-
-def sweep_inputs(wildcards):
-    seeds = {"seed": SEEDS, "dim": wildcards.dim}
-    return {
-        "gradients": expand("results/probe/gradients/{estimator}/dim{dim}/seed{seed}.pt",
-                            estimator=wildcards.estimator, **seeds),
-        "cdg": expand("results/probe/gradients/cdg/dim{dim}/seed{seed}.pt", **seeds),
-        "code": library("sweep.py", "lrgrid.py", "tables.py") + PROBLEM_CODE,
-    }
 
 
 rule probe_sweep:
@@ -41,18 +31,18 @@ rule probe_sweep:
         coarse="results/probe/sweeps/coarse/{estimator}/dim{dim}.csv",
         fine="results/probe/sweeps/fine/{estimator}/dim{dim}.csv",
         fine_grid="results/probe/fine_grids/{estimator}/dim{dim}.json",
-    params:
-        coarse_lrs=config["lr"]["coarse"],
-        fine=config["lr"]["fine"],
-        compute=compute_params(),
     log:
         "results/logs/probe/sweeps/{estimator}/dim{dim}.log",
     benchmark:
         "results/benchmarks/probe/sweeps/{estimator}/dim{dim}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["compute"]["threads"]
     resources:
         mem_mb=gradient_mem_mb,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        coarse_lrs=config["lr"]["coarse"],
+        fine=config["lr"]["fine"],
+        compute=compute_params(),
     script:
         "../scripts/probe_sweep.py"

@@ -1,5 +1,9 @@
 """Gradients of every batch for one (estimator, dim, seed); see bnnprobe.study for the record's keys."""
-from bnnprobe.logs import to_file
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # bnnprobe from this checkout, in any env
+
+from bnnprobe.logs import to_file  # noqa: E402
 
 to_file(snakemake.log[0])
 

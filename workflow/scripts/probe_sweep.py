@@ -1,5 +1,9 @@
 """Loss decreases of one (estimator, dim), all seeds: the coarse lr grid, then the fine grid chosen from it."""
-from bnnprobe.logs import to_file
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # bnnprobe from this checkout, in any env
+
+from bnnprobe.logs import to_file  # noqa: E402
 
 to_file(snakemake.log[0])
 

@@ -1,5 +1,9 @@
 """probe_runs.csv, probe_summary.csv and probe_best.csv from every sweep."""
-from bnnprobe.logs import to_file
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # bnnprobe from this checkout, in any env
+
+from bnnprobe.logs import to_file  # noqa: E402
 
 to_file(snakemake.log[0])
 
