@@ -19,6 +19,9 @@ sys.path.insert(0, str(REPO / "src"))
 configfile: str(REPO / "config.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/tables.smk"

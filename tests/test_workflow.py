@@ -154,3 +154,14 @@ def test_non_finite_loss_stops_the_job_with_a_message(tmp_path):
     assert "NaN or infinite" in log
     assert not (repo / "results/probe/gradients/cdg/dim2/seed0.pt").exists()
     assert not list((repo / "results/probe/gradients/cdg/dim2").glob("*.part"))
+
+
+def test_html_report_bundles_every_figure_and_table(done):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", "tiny.yaml", "--report",
+                             "results/report.html"], cwd=done, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (done / "results/report.html").read_text(errors="replace")
+    for name in ["quick_check.png", "lr_curves_dim2.png", "lr_curves_dim3.png", "best_vs_dim.png",
+                 "cosine_vs_dim.png", "probe_summary.csv", "probe_best.csv"]:
+        assert name in html, name
+    assert "Probe study" in html

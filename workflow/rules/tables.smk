@@ -12,8 +12,18 @@ rule probe_tables:
         code=library("tables.py"),
     output:
         runs="results/tables/probe_runs.csv",
-        summary="results/tables/probe_summary.csv",
-        best="results/tables/probe_best.csv",
+        summary=report(
+            "results/tables/probe_summary.csv",
+            caption="../report/probe_tables.rst",
+            category="Probe study",
+            subcategory="Tables",
+        ),
+        best=report(
+            "results/tables/probe_best.csv",
+            caption="../report/probe_tables.rst",
+            category="Probe study",
+            subcategory="Tables",
+        ),
     log:
         "results/logs/tables/probe.log",
     conda:

@@ -1,0 +1,56 @@
+"""The slurm profile on a live single-node SLURM (started on 127.0.0.1 by tests/slurm/start.sh).
+
+Runs the tiny workflow through sbatch and checks its tables equal a local run's. Skipped, with
+the reason, only where slurm-wlm and munge cannot be installed.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from test_workflow import TINY, copy_repo, snakemake
+
+pytestmark = pytest.mark.workflow
+SLURM = REPO / "tests" / "slurm"
+# The profile is used as written, except what a 2-core test node cannot give: a partition
+# named "debug", 1 thread and 500 MB per job, groups of 2, quick status checks.
+SITE = ["--default-resources", "slurm_partition=debug", "runtime=30", "mem_mb=500", "cpus_per_task=1",
+        "--set-threads", "probe_gradients=1", "probe_sweep=1",
+        "--set-resources", "probe_gradients:mem_mb=500", "probe_sweep:mem_mb=500",
+        "--group-components", "probe=2", "probe_sweeps=2",
+        "--slurm-init-seconds-before-status-checks", "2", "--jobs", "4"]
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("slurm")
+    started = subprocess.run(["bash", str(SLURM / "start.sh"), str(scratch)], capture_output=True, text=True,
+                             timeout=600)
+    if started.returncode == 3:
+        pytest.skip(f"no SLURM here: {started.stderr.strip()}")
+    assert started.returncode == 0, started.stdout + started.stderr
+    yield scratch
+    subprocess.run(["bash", str(SLURM / "stop.sh"), str(scratch)], timeout=120)
+
+
+def test_slurm_profile_runs_the_workflow_through_sbatch(slurm, tmp_path):
+    on_slurm = copy_repo(tmp_path / "slurm")
+    result = snakemake(on_slurm, TINY, "--profile", "workflow/profiles/slurm", *SITE)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    # the jobs really went through sbatch: the plugin keeps one log per SLURM job
+    slurm_logs = list((on_slurm / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert slurm_logs, "no SLURM job logs: nothing was submitted"
+    local = copy_repo(tmp_path / "local")
+    assert snakemake(local, TINY).returncode == 0
+    for table in ["probe_summary.csv", "probe_best.csv"]:
+        a = pd.read_csv(on_slurm / "results" / "tables" / table).drop(columns=["seconds_mean"])
+        b = pd.read_csv(local / "results" / "tables" / table).drop(columns=["seconds_mean"])
+        pd.testing.assert_frame_equal(a, b)
+    runs_a = pd.read_csv(on_slurm / "results" / "tables" / "probe_runs.csv").drop(columns=["seconds"])
+    runs_b = pd.read_csv(local / "results" / "tables" / "probe_runs.csv").drop(columns=["seconds"])
+    pd.testing.assert_frame_equal(runs_a, runs_b)
