@@ -89,3 +89,14 @@ def test_fine_grid_auto_fixed_none():
     fixed = fine_grid(coarse, "fixed", 9, low=1e-2, high=1.0)
     assert len(fixed) == 6 and min(fixed) > 1e-2 and max(fixed) < 1.0  # the log's [1e-2, 1] scan
     assert fine_grid(coarse, "none", 5) == []
+
+
+def test_device_choice():
+    from bnnprobe.study import least_loaded_gpu, resolve_device
+
+    assert least_loaded_gpu([5, 9, 9, 1]) == 1
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            resolve_device("cuda")

@@ -36,10 +36,23 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 log = logging.getLogger(__name__)
 
 
+def least_loaded_gpu(free_bytes: list[int]) -> int:
+    """Index of the GPU with the most free memory (the first on ties)."""
+    return max(range(len(free_bytes)), key=lambda i: (free_bytes[i], -i))
+
+
 def resolve_device(device: str) -> torch.device:
-    """``auto`` picks the GPU when one is visible; an explicit ``cuda`` without one is an error."""
+    """``auto``: the visible GPU with the most free memory, else the CPU.
+
+    Neither Snakemake nor its SLURM plugin sets CUDA_VISIBLE_DEVICES on a shared node, so a
+    job picks its GPU itself; under SLURM's GPU binding only the allocated ones are visible.
+    An explicit ``cuda`` without a visible GPU is an error.
+    """
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        free = [torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())]
+        return torch.device("cuda", least_loaded_gpu(free))
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"compute.device is {device!r} but no CUDA device is visible; use 'auto' or 'cpu'")
     return torch.device(device)
