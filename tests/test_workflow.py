@@ -41,7 +41,8 @@ def copy_repo(dest: Path) -> Path:
 
 def snakemake(repo: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
     (repo / "tiny.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml", *args]
+    # --configfile takes several values: it goes last so that targets stay targets
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", "tiny.yaml"]
     return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900)
 
 

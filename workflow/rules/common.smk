@@ -17,6 +17,8 @@ wildcard_constraints:
     estimator=NAME_PATTERN.pattern.strip("^$"),
     dim=r"\d+",
     seed=r"\d+",
+    dataset="cifar10|ucm|digits|imagefolder",
+    split="train|val|test",
 
 
 def library(*modules):
@@ -84,3 +86,31 @@ def sweep_inputs(wildcards):
         "cdg": expand("results/probe/gradients/cdg/dim{dim}/seed{seed}.pt", **seeds),
         "code": library("sweep.py", "lrgrid.py", "tables.py") + PROBLEM_CODE,
     }
+
+
+UCM_SPLITS = ["train", "val", "test"]
+
+
+def ucm_offline_split(wildcards):
+    folder = config["data"]["ucm"]["splits_dir"]
+    return str(Path(folder) / f"uc_merced-{wildcards.split}.txt") if folder else None
+
+
+def data_cache_inputs(wildcards):
+    inputs = {"code": library("data.py")}
+    if wildcards.dataset == "cifar10":
+        inputs["archive"] = "results/data/cifar10/cifar-10-python.tar.gz"
+    elif wildcards.dataset == "ucm":
+        inputs["archive"] = "results/data/ucm/UCMerced_LandUse.zip"
+        inputs["splits"] = expand(
+            "results/data/ucm/uc_merced-{split}.txt", split=UCM_SPLITS
+        )
+    return inputs
+
+
+def data_cache_settings(dataset):
+    """What a cache depends on beyond its input files (URLs and md5s act through the archives)."""
+    settings = dict(config["data"][dataset])
+    for key in ("url", "md5", "archive", "splits_url", "splits_md5", "splits_dir"):
+        settings.pop(key, None)
+    return settings

@@ -1,0 +1,66 @@
+# Data sets for the finetunes: verified downloads (or archives already on disk) and tensor caches.
+
+
+rule data_cifar10_archive:
+    output:
+        archive="results/data/cifar10/cifar-10-python.tar.gz",
+    log:
+        "results/logs/data/cifar10_archive.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        url=config["data"]["cifar10"]["url"],
+        md5=config["data"]["cifar10"]["md5"],
+        offline_file=config["data"]["cifar10"]["archive"],
+        offline_option="data.cifar10.archive",
+    script:
+        "../scripts/data_fetch.py"
+
+
+rule data_ucm_archive:
+    output:
+        archive="results/data/ucm/UCMerced_LandUse.zip",
+    log:
+        "results/logs/data/ucm_archive.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        url=config["data"]["ucm"]["url"],
+        md5=config["data"]["ucm"]["md5"],
+        offline_file=config["data"]["ucm"]["archive"],
+        offline_option="data.ucm.archive",
+    script:
+        "../scripts/data_fetch.py"
+
+
+rule data_ucm_split:
+    output:
+        archive="results/data/ucm/uc_merced-{split}.txt",
+    log:
+        "results/logs/data/ucm_split_{split}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        url=lambda wc: config["data"]["ucm"]["splits_url"].format(split=wc.split),
+        md5=lambda wc: config["data"]["ucm"]["splits_md5"][wc.split],
+        offline_file=ucm_offline_split,
+        offline_option="data.ucm.splits_dir",
+    script:
+        "../scripts/data_fetch.py"
+
+
+rule data_cache:
+    input:
+        unpack(data_cache_inputs),
+    output:
+        tensors="results/data/{dataset}/tensors.pt",
+    log:
+        "results/logs/data/{dataset}_cache.log",
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        settings=lambda wc: data_cache_settings(wc.dataset),
+    script:
+        "../scripts/data_cache.py"
