@@ -27,6 +27,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/finetune.smk"
 
 
 rule all:
@@ -34,3 +35,4 @@ rule all:
     input:
         rules.probe_tables.output,
         rules.probe_figures.output,
+        rules.finetune_table.output,

@@ -24,6 +24,10 @@ TINY = {
     "compute": {"device": "cpu", "memory_budget_mb": 16, "threads": 1},
     "figures": {"panels": [{"title": "ES", "estimators": ["cdg", "nes-10", "guided-es"]},
                            {"title": "STE", "estimators": ["cdg", "ste-vanilla"]}]},
+    "finetune": {"dataset": "digits", "seeds": [0], "last_epochs": 2,
+                 "pretrain": {"epochs": 1, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0},
+                 "defaults": {"epochs": 3, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0},
+                 "runs": [{"width": 2, "weight_decay": 0.0}, {"width": 2, "weight_decay": 1e-4, "lr": 4e-3}]},
 }
 COPIED = ["Snakefile", "config.yaml", "workflow", "src", "envs"]
 
@@ -81,6 +85,20 @@ def test_every_rule_ran_with_expected_rows(done):
     for name in figures:
         data = (done / f"results/figures/probe/{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name
+
+
+def test_finetune_table_has_the_logs_layout(done):
+    table = pd.read_csv(done / "results/tables/finetune.csv")
+    assert list(table.run_id) == ["w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"]
+    for run in table.itertuples():
+        metrics = pd.read_csv(done / f"results/finetune/xnor/digits/{run.run_id}/seed0/metrics.csv")
+        assert list(metrics.epoch) == [1, 2, 3]
+        assert run.train_loss == pytest.approx(metrics.train_loss.tail(2).mean())  # last 2 epochs
+        assert run.val_acc == pytest.approx(metrics.val_acc.tail(2).mean())
+    markdown = (done / "results/tables/finetune.md").read_text()
+    assert markdown.startswith("| Width | Weight Decay | Training Loss | Training Accuracy | Validation Accuracy |")
+    assert not list((done / "results/finetune").rglob("checkpoint.pt"))  # removed once a run is complete
+    assert (done / "results/figures/finetune/curves.png").stat().st_size > 10_000
 
 
 def test_gradient_record_has_documented_keys(done):

@@ -1,5 +1,6 @@
 # Config validation, wildcard constraints, input functions shared by every rule module.
 from bnnprobe.config import ConfigError, probe_estimators, validate_config
+from bnnprobe.finetune import resolve_runs
 from bnnprobe.naming import FAMILY_MODULES, NAME_PATTERN, family, settings_for
 
 try:
@@ -19,6 +20,8 @@ wildcard_constraints:
     seed=r"\d+",
     dataset="cifar10|ucm|digits|imagefolder",
     split="train|val|test",
+    width=r"\d+",
+    run=r"w\d+_[^/]+",
 
 
 def library(*modules):
@@ -114,3 +117,24 @@ def data_cache_settings(dataset):
     for key in ("url", "md5", "archive", "splits_url", "splits_md5", "splits_dir"):
         settings.pop(key, None)
     return settings
+
+
+FINETUNE_RUNS = {run["id"]: run for run in resolve_runs(config["finetune"])}
+TRAIN_CODE = library(
+    "binary.py",
+    "resnet.py",
+    "train.py",
+    "finetune.py",
+    "data.py",
+    "io.py",
+    "seeding.py",
+)
+
+
+def pretrained_model(wildcards):
+    width = FINETUNE_RUNS[wildcards.run]["width"]
+    return f"results/finetune/pretrain/{wildcards.dataset}/w{width}/seed{wildcards.seed}/model.pt"
+
+
+def training_gpus(wildcards):
+    return 0 if config["compute"]["device"] == "cpu" else 1
