@@ -113,11 +113,17 @@ def surrogate_derivative(variant: str, u: torch.Tensor, params: SurrogateParams 
 
 
 class _BinarySTE(torch.autograd.Function):
+    generate_vmap_rule = True  # the layer probe evaluates stacked weight copies with torch.func.vmap
+
     @staticmethod
-    def forward(ctx, x, activation, variant, params):
+    def forward(x, activation, variant, params):
+        return activation.hard(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, activation, variant, params = inputs
         ctx.save_for_backward(x)
         ctx.activation, ctx.variant, ctx.params = activation, variant, params
-        return activation.hard(x)
 
     @staticmethod
     def backward(ctx, grad_out):

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .binary import binary_ste, get_activation, xnor_binarize_weight
+from .binary import SurrogateParams, binary_ste, get_activation, xnor_binarize_weight
 
 SMALL_INPUT_MAX_PX = 64
 
@@ -34,13 +34,13 @@ class XNORConv2d(nn.Conv2d):
 class BinaryActivation(nn.Module):
     """sign(x) forward; the clipped-identity (vanilla) STE backward."""
 
-    def __init__(self, variant: str = "vanilla"):
+    def __init__(self, variant: str = "vanilla", params: SurrogateParams = SurrogateParams()):
         super().__init__()
-        self.variant = variant
+        self.variant, self.params = variant, params
         self.activation = get_activation("sign")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return binary_ste(x, self.activation, self.variant)
+        return binary_ste(x, self.activation, self.variant, self.params)
 
 
 class BasicBlock(nn.Module):

@@ -134,8 +134,9 @@ def train(model: torch.nn.Module, data: dict, settings: TrainSettings, checkpoin
                                      device)
         rows.append({"epoch": epoch, "train_loss": total_loss / n, "train_acc": correct / n, "val_loss": val_loss,
                      "val_acc": val_acc, "lr": lr, "seconds": time.perf_counter() - start})
-        log.info("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f (%.1fs)", epoch, settings.epochs,
-                 rows[-1]["train_loss"], rows[-1]["train_acc"], val_loss, val_acc, rows[-1]["seconds"])
+        log.info("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f (%.1fs, %.1f images/s, ETA %.0fs)",
+                 epoch, settings.epochs, rows[-1]["train_loss"], rows[-1]["train_acc"], val_loss, val_acc,
+                 rows[-1]["seconds"], n / rows[-1]["seconds"], rows[-1]["seconds"] * (settings.epochs - epoch))
         with atomic_path(checkpoint) as tmp:
             torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
                         "scheduler": scheduler.state_dict(), "epoch": epoch, "metrics": rows,

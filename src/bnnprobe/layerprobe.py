@@ -1,0 +1,99 @@
+"""One layer of a trained (XNOR-)ResNet as another probe problem (the log's open item).
+
+The probed coordinates are a fixed, seeded sample of K entries of one layer's (latent)
+weight tensor; the loss is the cross-entropy on a fixed, seeded training batch, with the
+network in eval mode so that batch norm does not move. Every estimator of the MLP study
+applies unchanged: CDG over the K coordinates, the STE variants (the gradient of the
+binary activations' surrogate, restricted to the K coordinates), NES and guided ES.
+Perturbed copies are evaluated several per forward pass (``torch.func.vmap``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, vmap
+
+from .binary import SurrogateParams
+from .problem import ProbeProblem, check_finite
+from .resnet import BinaryActivation
+from .seeding import generator
+
+
+@dataclass(frozen=True)
+class LayerProbeSpec:
+    layer: str          # a parameter name without ".weight", e.g. "blocks.4.body.2"
+    k: int              # coordinates sampled (all of them if the layer has fewer)
+    batch_size: int
+    seed: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_layer(model: torch.nn.Module) -> str:
+    """The middle binary convolution (an XNOR conv of the middle block)."""
+    from .resnet import XNORConv2d
+
+    names = [name for name, module in model.named_modules() if isinstance(module, XNORConv2d)]
+    if not names:
+        raise ValueError("the model has no binary convolution to probe")
+    return names[len(names) // 2]
+
+
+class LayerProbeProblem(ProbeProblem):
+    def __init__(self, model: torch.nn.Module, data: dict, spec: LayerProbeSpec, chunk: int = 16):
+        self.model = model.eval()
+        self.spec = spec
+        self.weight_name = f"{spec.layer}.weight"
+        params = dict(model.named_parameters())
+        if self.weight_name not in params:
+            raise ValueError(f"the model has no parameter {self.weight_name}")
+        self.weight = params[self.weight_name]
+        numel = self.weight.numel()
+        gen = generator("layerprobe", spec.layer, spec.seed)
+        self.coords = torch.randperm(numel, generator=gen)[: min(spec.k, numel)].sort().values
+        n = len(data["train"]["labels"])
+        rows = torch.randperm(n, generator=generator("layerprobe-batch", spec.seed))[: min(spec.batch_size, n)]
+        self.x = data["train"]["images"][rows].float().div(127.5).sub(1.0)
+        self.y = data["train"]["labels"][rows]
+        self.theta0 = self.weight.detach().flatten()[self.coords].clone()
+        self.chunk = chunk
+        self.description = f"layer {spec.layer} K={len(self.coords)} seed={spec.seed}"
+
+    def _weights(self, thetas: torch.Tensor) -> torch.Tensor:
+        base = self.weight.detach().flatten()
+        full = base.repeat(len(thetas), 1)
+        full[:, self.coords] = thetas.to(base.dtype)
+        return full.view(len(thetas), *self.weight.shape)
+
+    def losses(self, thetas: torch.Tensor) -> torch.Tensor:
+        check_finite(thetas, f"the weights given to {self.description}")
+
+        def loss_of(weight):
+            logits = functional_call(self.model, {self.weight_name: weight}, (self.x,))
+            return F.cross_entropy(logits, self.y)
+
+        out = []
+        with torch.no_grad():
+            for chunk in thetas.split(self.chunk):
+                out.append(vmap(loss_of)(self._weights(chunk)).double())
+        return check_finite(torch.cat(out), self.description)
+
+    def ste_gradient(self, variant: str, params: SurrogateParams = SurrogateParams()) -> torch.Tensor:
+        """Backprop through the network with every binary activation's backward set to ``variant``."""
+        acts = [m for m in self.model.modules() if isinstance(m, BinaryActivation)]
+        saved = [(m.variant, m.params) for m in acts]
+        try:
+            for m in acts:
+                m.variant, m.params = variant, params
+            self.model.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(self.model(self.x), self.y)
+            check_finite(loss.detach().reshape(1), self.description)
+            (grad,) = torch.autograd.grad(loss, [self.weight])
+        finally:
+            for m, (v, p) in zip(acts, saved):
+                m.variant, m.params = v, p
+        return grad.flatten()[self.coords].detach().clone()
