@@ -28,6 +28,7 @@ include: "workflow/rules/probe.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/layerprobe.smk"
 
 
 rule all:
@@ -36,3 +37,4 @@ rule all:
         rules.probe_tables.output,
         rules.probe_figures.output,
         rules.finetune_table.output,
+        rules.layerprobe_tables.output,

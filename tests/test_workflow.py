@@ -28,6 +28,7 @@ TINY = {
                  "pretrain": {"epochs": 1, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0},
                  "defaults": {"epochs": 3, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0},
                  "runs": [{"width": 2, "weight_decay": 0.0}, {"width": 2, "weight_decay": 1e-4, "lr": 4e-3}]},
+    "layerprobe": {"k": 6, "batch_size": 32, "seeds": [0], "estimators": ["cdg", "nes-10", "ste-vanilla"]},
 }
 COPIED = ["Snakefile", "config.yaml", "workflow", "src", "envs"]
 
@@ -101,6 +102,18 @@ def test_finetune_table_has_the_logs_layout(done):
     assert (done / "results/figures/finetune/curves.png").stat().st_size > 10_000
 
 
+def test_layer_probe_tables_and_figures(done):
+    runs = pd.read_csv(done / "results/tables/layerprobe_runs.csv")
+    assert set(runs.estimator) == {"cdg", "nes-10", "ste-vanilla"}
+    assert set(runs.run_id) == {"w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"}
+    assert (runs.k == 6).all() and runs.layer.nunique() == 1 and runs.loss_decrease.notna().all()
+    assert runs[runs.estimator == "cdg"].cos_to_cdg.to_list() == pytest.approx([1.0] * int((runs.estimator == "cdg").sum()))
+    best = pd.read_csv(done / "results/tables/layerprobe_best.csv")
+    assert len(best) == 3 * 2
+    for name in ["lr_curves", "best_vs_hyperparameter"]:
+        assert (done / f"results/figures/layerprobe/{name}.png").stat().st_size > 10_000
+
+
 def test_gradient_record_has_documented_keys(done):
     record = torch.load(done / "results/probe/gradients/nes-10/dim3/seed1.pt", weights_only=True)
     for key in ["format", "estimator", "settings", "spec", "dtype", "student", "teacher", "batch_seeds",
@@ -124,9 +137,14 @@ def test_changing_nes_sigma_reruns_only_nes_jobs(done):
     after = mtimes(done)
     rewritten = {p for p in before if after[p] != before[p]}
     gradients = {p for p in rewritten if "/gradients/" in p}
-    assert gradients == {f"results/probe/gradients/nes-10/dim{d}/seed{s}.pt" for d in (2, 3) for s in (0, 1)}
+    layer_runs = ["w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"]
+    assert gradients == ({f"results/probe/gradients/nes-10/dim{d}/seed{s}.pt" for d in (2, 3) for s in (0, 1)}
+                         | {f"results/layerprobe/gradients/{r}/nes-10/seed0.pt" for r in layer_runs})
     sweeps = {p for p in rewritten if "/sweeps/" in p}
-    assert sweeps == {f"results/probe/sweeps/{g}/nes-10/dim{d}.csv" for g in ("coarse", "fine") for d in (2, 3)}
+    assert sweeps == ({f"results/probe/sweeps/{g}/nes-10/dim{d}.csv" for g in ("coarse", "fine") for d in (2, 3)}
+                      | {f"results/layerprobe/sweeps/{g}/{r}/nes-10.csv" for g in ("coarse", "fine")
+                         for r in layer_runs})
+    assert not any("/finetune/" in p for p in rewritten)  # the finetunes do not depend on NES
     assert "results/tables/probe_runs.csv" in rewritten
     # and the new value is what the record holds
     record = torch.load(done / "results/probe/gradients/nes-10/dim2/seed0.pt", weights_only=True)
@@ -144,8 +162,10 @@ def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
     after = mtimes(done)
     gradients = {p for p in before if after[p] != before[p] and "/gradients/" in p}
     # ste.py is run by the STE estimators and by guided ES (its guides), not by CDG or NES
-    assert gradients == {f"results/probe/gradients/{e}/dim{d}/seed{s}.pt"
-                         for e in ("ste-vanilla", "guided-es") for d in (2, 3) for s in (0, 1)}
+    layer_runs = ["w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"]
+    assert gradients == ({f"results/probe/gradients/{e}/dim{d}/seed{s}.pt"
+                          for e in ("ste-vanilla", "guided-es") for d in (2, 3) for s in (0, 1)}
+                         | {f"results/layerprobe/gradients/{r}/ste-vanilla/seed0.pt" for r in layer_runs})
 
 
 @pytest.mark.parametrize("edit,key", [

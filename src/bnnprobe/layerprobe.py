@@ -97,3 +97,53 @@ class LayerProbeProblem(ProbeProblem):
             for m, (v, p) in zip(acts, saved):
                 m.variant, m.params = v, p
         return grad.flatten()[self.coords].detach().clone()
+
+
+# ---- the layer-probe study: gradients per (run, estimator, seed), sweeps, tables ------------------
+
+LAYER_RUN_COLUMNS = ["run_id", "layer", "k", "estimator", "seed", "batch", "lr", "grid", "loss_before", "loss_after",
+                     "loss_decrease", "grad_norm", "cos_to_cdg", "seconds", "n_loss_evals"]
+LAYER_KEY = ["run_id", "estimator", "seed", "batch", "lr"]
+
+
+def load_xnor(model_path, data: dict, width: int) -> torch.nn.Module:
+    from .finetune import model_for
+
+    model = model_for(data, width, binary=True)
+    model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def compute_layer_gradients(model, data: dict, spec: LayerProbeSpec, run_id: str, estimator: str,
+                            settings: dict) -> dict:
+    """The record of one (run, estimator, seed): same keys as the MLP study's, one 'batch'."""
+    import time
+
+    from .estimators import estimate
+
+    problem = LayerProbeProblem(model, data, spec)
+    start = time.perf_counter()
+    result = estimate(estimator, problem, settings, seed_parts=(run_id, spec.layer, spec.seed))
+    seconds = time.perf_counter() - start
+    check_finite(result.gradient, f"the {estimator} gradient on {problem.description}")
+    return {"format": 1, "estimator": estimator, "settings": dict(settings),
+            "spec": {**spec.as_dict(), "run_id": run_id}, "coords": problem.coords.clone(),
+            "gradients": result.gradient.float()[None], "loss_before": torch.tensor([problem.loss()]),
+            "seconds": torch.tensor([seconds]), "n_loss_evals": torch.tensor([result.n_loss_evals])}
+
+
+def layer_sweep_one(model, data: dict):
+    """``sweep_one`` for :func:`bnnprobe.sweep.sweep_coarse_and_fine` on layer-probe records."""
+    from .sweep import sweep_gradients
+
+    def sweep_one(record, lrs, grid, cdg_record):
+        spec = {k: v for k, v in record["spec"].items() if k != "run_id"}
+        problem = LayerProbeProblem(model, data, LayerProbeSpec(**spec))
+        if not torch.equal(problem.coords, record["coords"]):
+            raise ValueError("the record's coordinates differ from the ones this code samples; re-run its job")
+        key = {"run_id": record["spec"]["run_id"], "layer": spec["layer"], "k": len(problem.coords),
+               "seed": spec["seed"]}
+        rows = sweep_gradients(record, lambda b: problem, lrs, grid, cdg_record, key)
+        return rows.reindex(columns=LAYER_RUN_COLUMNS)
+
+    return sweep_one

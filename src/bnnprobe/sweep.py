@@ -30,42 +30,52 @@ def loss_decreases(problem: ProbeProblem, gradient: torch.Tensor, lrs: Sequence[
     return before, before - after
 
 
-def sweep_record(record: dict, lrs: Sequence[float], grid: str, cdg_record: dict | None = None,
-                 device: str = "cpu", memory_budget_mb: float = 1024.0) -> pd.DataFrame:
-    """One row per (batch, lr) for a stored gradient record; see :data:`RUN_COLUMNS`."""
+def sweep_gradients(record: dict, problem_at, lrs: Sequence[float], grid: str, cdg_record: dict | None,
+                    key: dict) -> pd.DataFrame:
+    """Rows of loss decreases for every stored gradient of ``record`` (batch b on ``problem_at(b)``)."""
     lrs = [tidy_lr(x) for x in lrs]
     if any(not x > 0 for x in lrs):
         raise ValueError(f"learning rates must be > 0, got {lrs}")
     if cdg_record is not None and cdg_record["spec"] != record["spec"]:
         raise ValueError("the CDG record was computed on another problem than the estimator's record")
-    probe = probe_from_record(record, device, memory_budget_mb)
-    spec = record["spec"]
     rows = []
-    for b in range(spec["num_batches"]):
-        problem = probe.batch(b)
-        grad = record["gradients"][b]
-        before, decrease = loss_decreases(problem, grad, lrs)
+    for b, grad in enumerate(record["gradients"]):
+        before, decrease = loss_decreases(problem_at(b), grad, lrs)
         cos = cosine(grad, cdg_record["gradients"][b]) if cdg_record is not None else math.nan
         for lr, dec in zip(lrs, decrease):
             rows.append({
-                "estimator": record["estimator"], "dim": spec["dim"], "seed": spec["seed"], "batch": b, "lr": lr,
-                "grid": grid, "loss_before": before, "loss_after": before - float(dec), "loss_decrease": float(dec),
+                **key, "estimator": record["estimator"], "batch": b, "lr": lr, "grid": grid,
+                "loss_before": before, "loss_after": before - float(dec), "loss_decrease": float(dec),
                 "grad_norm": float(grad.double().norm()), "cos_to_cdg": cos,
                 "seconds": float(record["seconds"][b]), "n_loss_evals": int(record["n_loss_evals"][b]),
             })
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    return pd.DataFrame(rows)
+
+
+def sweep_record(record: dict, lrs: Sequence[float], grid: str, cdg_record: dict | None = None,
+                 device: str = "cpu", memory_budget_mb: float = 1024.0) -> pd.DataFrame:
+    """One row per (batch, lr) for a stored MLP gradient record; see :data:`RUN_COLUMNS`."""
+    probe = probe_from_record(record, device, memory_budget_mb)
+    spec = record["spec"]
+    rows = sweep_gradients(record, probe.batch, lrs, grid, cdg_record, {"dim": spec["dim"], "seed": spec["seed"]})
+    return rows.reindex(columns=RUN_COLUMNS)
 
 
 def sweep_coarse_and_fine(records: Sequence[dict], cdg_records: Sequence[dict], coarse_lrs: Sequence[float],
-                          fine: dict, device: str = "cpu", memory_budget_mb: float = 1024.0):
+                          fine: dict, device: str = "cpu", memory_budget_mb: float = 1024.0, sweep_one=None):
     """Coarse sweep of every record (one per seed), the fine grid chosen from all of them, the fine sweep.
 
-    Returns (coarse rows, fine lrs, fine rows).
+    ``sweep_one(record, lrs, grid, cdg_record)`` makes the rows (default: the MLP's
+    :func:`sweep_record`). Returns (coarse rows, fine lrs, fine rows).
     """
+    if sweep_one is None:
+        def sweep_one(record, lrs, grid, cdg_record):
+            return sweep_record(record, lrs, grid, cdg_record, device, memory_budget_mb)
+
     def run(lrs, grid):
-        frames = [sweep_record(r, lrs, grid, c, device, memory_budget_mb) for r, c in zip(records, cdg_records)]
-        return pd.concat(frames, ignore_index=True) if lrs else pd.DataFrame(columns=RUN_COLUMNS)
+        return pd.concat([sweep_one(r, lrs, grid, c) for r, c in zip(records, cdg_records)], ignore_index=True)
 
     coarse = run(coarse_lrs, "coarse")
     fine_lrs = fine_grid(coarse, fine["mode"], fine["points"], fine["span_decades"], fine["low"], fine["high"])
-    return coarse, fine_lrs, run(fine_lrs, "fine")
+    # every fine lr may already be on the coarse grid: then there is nothing more to evaluate
+    return coarse, fine_lrs, run(fine_lrs, "fine") if fine_lrs else coarse.iloc[0:0].copy()

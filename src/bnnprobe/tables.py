@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,14 +13,16 @@ RUN_COLUMNS = ["estimator", "dim", "seed", "batch", "lr", "grid", "loss_before",
 KEY = ["estimator", "dim", "seed", "batch", "lr"]
 
 
-def runs_table(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """All sweep rows, one per (estimator, lr, dim, seed, batch), in a stable order."""
-    runs = pd.concat(list(frames), ignore_index=True)[RUN_COLUMNS]
-    duplicated = runs.duplicated(KEY)
+def runs_table(frames: Iterable[pd.DataFrame], key: Sequence[str] = KEY,
+               columns: Sequence[str] = RUN_COLUMNS) -> pd.DataFrame:
+    """All sweep rows, one per key (estimator, lr, dim, seed, batch for the MLP), in a stable order."""
+    # header-only frames (an empty fine grid) would turn every numeric column into objects
+    frames = [frame for frame in frames if len(frame)]
+    runs = pd.concat(frames, ignore_index=True)[list(columns)]
+    duplicated = runs.duplicated(list(key))
     if duplicated.any():
-        raise ValueError(f"{int(duplicated.sum())} duplicate (estimator, lr, dim, seed, batch) rows, e.g.\n"
-                         f"{runs[duplicated].head()}")
-    return runs.sort_values(KEY, kind="stable").reset_index(drop=True)
+        raise ValueError(f"{int(duplicated.sum())} duplicate {tuple(key)} rows, e.g.\n{runs[duplicated].head()}")
+    return runs.sort_values(list(key), kind="stable").reset_index(drop=True)
 
 
 def _ci95_halfwidth(sem: pd.Series, n: pd.Series) -> pd.Series:
@@ -28,12 +30,12 @@ def _ci95_halfwidth(sem: pd.Series, n: pd.Series) -> pd.Series:
     return sem * t
 
 
-def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std, sem, n and Student-t 95% CI of the loss decrease per estimator x dim x lr.
+def summary_table(runs: pd.DataFrame, by: Sequence[str] = ("estimator", "dim")) -> pd.DataFrame:
+    """Mean, std, sem, n and Student-t 95% CI of the loss decrease per ``by`` x lr (estimator x dim x lr).
 
     Each (seed, batch) is one observation; std is the sample standard deviation (ddof = 1).
     """
-    grouped = runs.groupby(["estimator", "dim", "lr"], sort=True)
+    grouped = runs.groupby([*by, "lr"], sort=True)
     out = grouped["loss_decrease"].agg(n="count", loss_decrease_mean="mean", loss_decrease_std="std")
     out["loss_decrease_sem"] = out["loss_decrease_std"] / np.sqrt(out["n"])
     half = _ci95_halfwidth(out["loss_decrease_sem"], out["n"])
@@ -49,9 +51,9 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def best_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per estimator x dim, the lr with the largest mean loss decrease (first one on ties)."""
-    idx = summary.groupby(["estimator", "dim"], sort=True)["loss_decrease_mean"].idxmax()
+def best_table(summary: pd.DataFrame, by: Sequence[str] = ("estimator", "dim")) -> pd.DataFrame:
+    """Per ``by`` (estimator x dim), the lr with the largest mean loss decrease (first one on ties)."""
+    idx = summary.groupby(list(by), sort=True)["loss_decrease_mean"].idxmax()
     best = summary.loc[idx].rename(columns={"lr": "best_lr"}).reset_index(drop=True)
-    best["n_lrs_tried"] = summary.groupby(["estimator", "dim"], sort=True).size().to_numpy()
+    best["n_lrs_tried"] = summary.groupby(list(by), sort=True).size().to_numpy()
     return best

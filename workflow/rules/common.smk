@@ -138,3 +138,14 @@ def pretrained_model(wildcards):
 
 def training_gpus(wildcards):
     return 0 if config["compute"]["device"] == "cpu" else 1
+
+
+FT_DATASET = config["finetune"]["dataset"]
+LAYER_SEEDS = config["layerprobe"]["seeds"]
+LAYER_ESTIMATORS = probe_estimators({"estimators": config["layerprobe"]["estimators"]})
+
+
+def finetuned_model(wildcards):
+    """The layer probe reads the XNOR finetune of the first finetune seed."""
+    seed = config["finetune"]["seeds"][0]
+    return f"results/finetune/xnor/{FT_DATASET}/{wildcards.run}/seed{seed}/model.pt"
