@@ -36,12 +36,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-UCM_MD5 = "5b7ec56793786b6dc8a908e8854ac0e4"
-UCM_SPLIT_MD5 = {"train": "f2fb12eb2210cfb53f93f063a35ff374", "val": "11ecabfc52782e5ea6a9c7c0d263aca0",
-                 "test": "046aff88472d8fc07c4678d03749e28d"}
-
-
 class DataError(RuntimeError):
     """A download or archive that cannot be used; the message says what to do."""
 

@@ -16,7 +16,6 @@ import torch
 from .resnet import ResNet18, xnor_from_full_precision
 from .train import TrainSettings, train
 
-RUN_KEYS = ("width", "weight_decay", "batch_size", "lr", "epochs", "schedule", "augment")
 
 
 def resolve_runs(finetune: dict) -> list[dict]:
