@@ -1,7 +1,6 @@
 """The Snakemake workflow end to end on a tiny config, in a temporary copy of the repository."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
