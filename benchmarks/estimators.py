@@ -4,11 +4,16 @@
     .venv/bin/python benchmarks/estimators.py --quick    # a smaller batch, for a smoke test
 
 For each dim it times, on one batch of the paper preset's problem:
-* CDG: the exact fast path against the plain per-coordinate loop (one forward pass per
+* CDG: the exact fast path against the per-coordinate loop (one loss evaluation per
   coordinate; timed on a sample of coordinates and scaled to all of them);
-* NES: the batched antithetic path against a per-sample loop (one forward pass per
+* NES: the batched antithetic path against a per-sample loop (one loss evaluation per
   population member; timed on a sample of members and scaled to the population);
 and prints their ratios and the projected wall time of the paper preset's whole probe study.
+
+Each loop is timed with two kinds of loss evaluation: ``plain`` is the textbook forward
+pass (``mlp_forward`` on the whole batch, then the mean squared error); ``blocked`` is
+this package's single evaluation (samples in cache-sized blocks, thresholds in place),
+itself part of the speed-up. ``ratio`` columns divide each loop's time by the fast path's.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from bnnprobe.config import load_config, probe_estimators  # noqa: E402
 from bnnprobe.estimators import estimate, settings_for  # noqa: E402
 from bnnprobe.estimators.es import noise_blocks  # noqa: E402
-from bnnprobe.mlp import MLPProbe, MLPSpec  # noqa: E402
+from bnnprobe.mlp import MLPProbe, MLPSpec, mlp_forward  # noqa: E402
 from bnnprobe.naming import family  # noqa: E402
 from bnnprobe.study import resolve_device  # noqa: E402
 
@@ -40,26 +45,37 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
-def naive_cdg_seconds(problem, eps: float, sample: int) -> float:
-    """Per-coordinate loop: one full forward pass per perturbed coordinate."""
+def plain_loss(problem, theta) -> float:
+    """The textbook evaluation: one forward pass over the whole batch, then the MSE."""
+    layers = [t[0] for t in problem.unpack(theta.reshape(1, -1))]
+    out = mlp_forward(layers, problem.x, problem.activation)
+    return float(((out - problem.y) ** 2).mean())
+
+
+def blocked_loss(problem, theta) -> float:
+    return problem.loss(theta)
+
+
+def naive_cdg_seconds(problem, eps: float, sample: int, loss) -> float:
+    """Per-coordinate loop: one loss evaluation per perturbed coordinate."""
     coords = torch.linspace(0, problem.n_coords - 1, sample).long()
 
     def run():
-        base = problem.loss()
+        base = loss(problem, problem.theta0)
         for i in coords.tolist():
             theta = problem.theta0.clone()
             theta[i] += eps
-            problem.loss(theta) - base
+            loss(problem, theta) - base
     _, seconds = timed(run)
     return seconds / sample * problem.n_coords
 
 
-def naive_nes_seconds(problem, sigma: float, population: int, sample_pairs: int) -> float:
-    """Per-sample loop: one full forward pass per population member."""
+def naive_nes_seconds(problem, sigma: float, population: int, sample_pairs: int, loss) -> float:
+    """Per-sample loop: one loss evaluation per population member."""
     def run():
         for _, noise in noise_blocks(("bench",), sample_pairs, problem.n_coords, problem.device, problem.dtype):
             for s in noise:
-                problem.loss(problem.theta0 + sigma * s) - problem.loss(problem.theta0 - sigma * s)
+                loss(problem, problem.theta0 + sigma * s) - loss(problem, problem.theta0 - sigma * s)
     _, seconds = timed(run)
     return seconds / (2 * sample_pairs) * population
 
@@ -81,21 +97,25 @@ def main() -> None:
     device = resolve_device(args.device)
     budget = config["compute"]["memory_budget_mb"] if device.type == "cuda" else 16
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}")
-    print(f"{'dim':>4} {'path':<6} {'fast s':>9} {'naive s':>9} {'ratio':>7}")
+    print(f"{'dim':>4} {'path':<5} {'fast s':>9} {'plain loop s':>13} {'ratio':>6} {'blocked loop s':>15} {'ratio':>6}")
     per_batch = {}
     for dim in args.dims:
         problem = MLPProbe(MLPSpec(dim=dim, seed=0, batch_size=batch, num_batches=1), device=device,
                            memory_budget_mb=budget).batch(0)
         cdg_settings = settings_for("cdg", config)
         _, fast_cdg = timed(lambda: estimate("cdg", problem, cdg_settings))
-        slow_cdg = naive_cdg_seconds(problem, cdg_settings["eps"], sample=8 if args.quick else 32)
-        print(f"{dim:>4} {'cdg':<6} {fast_cdg:>9.3f} {slow_cdg:>9.1f} {slow_cdg / fast_cdg:>7.1f}")
+        loops = [naive_cdg_seconds(problem, cdg_settings["eps"], 8 if args.quick else 32, loss)
+                 for loss in (plain_loss, blocked_loss)]
+        print(f"{dim:>4} {'cdg':<5} {fast_cdg:>9.3f}" + "".join(
+            f" {loop:>{w}.1f} {loop / fast_cdg:>6.1f}" for loop, w in zip(loops, (13, 15))))
         nes_settings = {**settings_for(nes_names[0], config), "population": timed_population}
         _, fast_nes = timed(lambda: estimate(f"nes-{timed_population}", problem, nes_settings, (0,)))
         fast_nes *= population / timed_population
-        slow_nes = naive_nes_seconds(problem, nes_settings["sigma"], population, 4 if args.quick else 16)
-        print(f"{dim:>4} {'nes':<6} {fast_nes:>9.2f} {slow_nes:>9.1f} {slow_nes / fast_nes:>7.1f}"
-              f"   (population {population}, timed {timed_population})")
+        loops = [naive_nes_seconds(problem, nes_settings["sigma"], population, 4 if args.quick else 16, loss)
+                 for loss in (plain_loss, blocked_loss)]
+        print(f"{dim:>4} {'nes':<5} {fast_nes:>9.2f}" + "".join(
+            f" {loop:>{w}.1f} {loop / fast_nes:>6.1f}" for loop, w in zip(loops, (13, 15)))
+            + f"   (population {population}, timed {timed_population})")
         per_batch[dim] = {"cdg": fast_cdg, "nes_per_eval": fast_nes / population}
 
     # Projection: NES and guided-ES cost scales with the population and, between the dims

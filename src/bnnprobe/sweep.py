@@ -19,15 +19,13 @@ from .problem import ProbeProblem, cosine
 from .study import probe_from_record
 from .tables import RUN_COLUMNS
 
-
-
 def loss_decreases(problem: ProbeProblem, gradient: torch.Tensor, lrs: Sequence[float]) -> tuple[float, np.ndarray]:
-    """``L(w)`` and ``L(w) - L(w - lr g)`` for every lr, all steps evaluated as one stack."""
+    """``L(w)`` and ``L(w) - L(w - lr g)`` for every lr, all evaluated as one stack (lr 0 first)."""
     g = gradient.to(device=problem.device, dtype=problem.dtype)
-    lr = torch.tensor(list(lrs), device=problem.device, dtype=problem.dtype)
-    after = problem.losses(problem.theta0[None, :] - lr[:, None] * g[None, :]).cpu().numpy()
-    before = problem.loss()
-    return before, before - after
+    lr = torch.tensor([0.0, *lrs], device=problem.device, dtype=problem.dtype)
+    losses = problem.losses(problem.theta0[None, :] - lr[:, None] * g[None, :]).cpu().numpy()
+    before = float(losses[0])
+    return before, before - losses[1:]
 
 
 def sweep_gradients(record: dict, problem_at, lrs: Sequence[float], grid: str, cdg_record: dict | None,
