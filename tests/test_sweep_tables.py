@@ -76,6 +76,19 @@ def test_summary_statistics_match_naive_formulas():
     assert list(best["best_lr"]) == [0.1, 0.1]
 
 
+def test_best_lr_at_the_grid_edge_is_flagged():
+    rows = []
+    # cdg peaks inside the grid (at 0.1); nes-10 keeps improving up to the largest lr tried
+    decrease = {"cdg": {0.01: 0.1, 0.1: 0.5, 1.0: 0.2}, "nes-10": {0.01: 0.1, 0.1: 0.2, 1.0: 0.3}}
+    for est, by_lr in decrease.items():
+        for lr, value in by_lr.items():
+            rows.append({"estimator": est, "dim": 4, "lr": lr, "loss_decrease_mean": value})
+    best = best_table(pd.DataFrame(rows))
+    assert list(best["best_lr"]) == [0.1, 1.0]
+    assert list(best["best_lr_at_edge"]) == [False, True]
+    assert list(best["n_lrs_tried"]) == [3, 3]
+
+
 def test_duplicate_rows_are_refused():
     runs = _runs()
     with pytest.raises(ValueError, match="duplicate"):

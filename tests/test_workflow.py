@@ -86,6 +86,7 @@ def test_every_rule_ran_with_expected_rows(done):
     assert (summary.n == 4).all()
     best = pd.read_csv(done / "results/tables/probe_best.csv")
     assert len(best) == len(TINY["estimators"]) * len(TINY["probe"]["dims"])
+    assert best.best_lr_at_edge.dtype == bool
     figures = ["quick_check", "lr_curves_dim2", "lr_curves_dim3", "best_vs_dim", "cosine_vs_dim"]
     for name in figures:
         data = (done / f"results/figures/probe/{name}.png").read_bytes()

@@ -52,8 +52,16 @@ def summary_table(runs: pd.DataFrame, by: Sequence[str] = ("estimator", "dim")) 
 
 
 def best_table(summary: pd.DataFrame, by: Sequence[str] = ("estimator", "dim")) -> pd.DataFrame:
-    """Per ``by`` (estimator x dim), the lr with the largest mean loss decrease (first one on ties)."""
-    idx = summary.groupby(list(by), sort=True)["loss_decrease_mean"].idxmax()
-    best = summary.loc[idx].rename(columns={"lr": "best_lr"}).reset_index(drop=True)
-    best["n_lrs_tried"] = summary.groupby(list(by), sort=True).size().to_numpy()
+    """Per ``by`` (estimator x dim), the lr with the largest mean loss decrease (first one on ties).
+
+    ``best_lr_at_edge`` flags a best lr that is the smallest or largest lr tried: the
+    optimum may then lie outside the grid and the best decrease is a lower bound.
+    """
+    grouped = summary.groupby(list(by), sort=True)
+    best = summary.loc[grouped["loss_decrease_mean"].idxmax()].rename(columns={"lr": "best_lr"})
+    best = best.reset_index(drop=True)
+    best["n_lrs_tried"] = grouped.size().to_numpy()
+    lrs = grouped["lr"]
+    best["best_lr_at_edge"] = (best["best_lr"].to_numpy() == lrs.min().to_numpy()) | (
+        best["best_lr"].to_numpy() == lrs.max().to_numpy())
     return best
