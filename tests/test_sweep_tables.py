@@ -8,10 +8,10 @@ import pytest
 import torch
 from scipy import stats
 
-from bnnprobe.lrgrid import fine_grid
+from bnnprobe.lrgrid import extension_grid, fine_grid
 from bnnprobe.mlp import MLPProbe, MLPSpec
 from bnnprobe.study import compute_gradients
-from bnnprobe.sweep import loss_decreases, sweep_record
+from bnnprobe.sweep import loss_decreases, sweep_coarse_and_fine, sweep_record
 from bnnprobe.tables import best_table, runs_table, summary_table
 from reference import layers_from_theta, mse
 
@@ -102,6 +102,31 @@ def test_fine_grid_auto_fixed_none():
     fixed = fine_grid(coarse, "fixed", 9, low=1e-2, high=1.0)
     assert len(fixed) == 6 and min(fixed) > 1e-2 and max(fixed) < 1.0  # the log's [1e-2, 1] scan
     assert fine_grid(coarse, "none", 5) == []
+
+
+def test_extension_grid_looks_beyond_an_edge_best():
+    rows = pd.DataFrame({"lr": [0.1, 1.0, 10.0], "loss_decrease": [0.1, 0.2, 0.3]})
+    assert extension_grid(rows, 9, 1.0) == pytest.approx([10**1.25, 10**1.5, 10**1.75, 100.0])
+    rows["loss_decrease"] = [0.3, 0.2, 0.1]
+    assert extension_grid(rows, 5, 1.0) == pytest.approx([10**-1.5, 0.01])
+    rows["loss_decrease"] = [0.1, 0.3, 0.2]
+    assert extension_grid(rows, 9, 1.0) == []
+
+
+def test_auto_fine_grid_is_extended_until_the_optimum_is_bracketed():
+    # a loss decrease peaking at lr = 30, above the coarse grid and the first fine window
+    def sweep_one(record, lrs, grid, cdg_record):
+        return pd.DataFrame({"lr": lrs, "grid": grid, "loss_decrease": [-(math.log10(x / 30)) ** 2 for x in lrs]})
+
+    fine = {"mode": "auto", "points": 5, "span_decades": 1.0, "low": 0.01, "high": 1.0, "extend": 2}
+    coarse, fine_lrs, fine_rows = sweep_coarse_and_fine([{}], [None], [0.01, 0.1, 1.0], fine, sweep_one=sweep_one)
+    # window 0.1..10 around the best coarse lr 1 (coarse points left out), then 31.6 and 100: 31.6 is interior
+    assert fine_lrs == pytest.approx([10**-0.5, 10**0.5, 10.0, 10**1.5, 100.0])
+    assert list(fine_rows["lr"]) == pytest.approx(fine_lrs) and set(fine_rows["grid"]) == {"fine"}
+    _, without, _ = sweep_coarse_and_fine([{}], [None], [0.01, 0.1, 1.0], {**fine, "extend": 0}, sweep_one=sweep_one)
+    assert without == pytest.approx([10**-0.5, 10**0.5, 10.0])
+    _, fixed, _ = sweep_coarse_and_fine([{}], [None], [0.01, 0.1, 1.0], {**fine, "mode": "fixed"}, sweep_one=sweep_one)
+    assert max(fixed) < 1.0  # the log's fixed scan is never extended
 
 
 def test_device_choice():

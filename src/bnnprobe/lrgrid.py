@@ -35,3 +35,24 @@ def fine_grid(coarse_rows: pd.DataFrame, mode: str, points: int, span_decades: f
     coarse = coarse_rows["lr"].unique()
     grid = [tidy_lr(10**e) for e in np.linspace(lo, hi, points)]
     return [x for x in grid if not np.isclose(coarse, x, rtol=1e-6).any()]
+
+
+def extension_grid(rows: pd.DataFrame, points: int, span_decades: float = 1.0) -> list[float]:
+    """More lrs beyond the edge of those tried, when the best one is at that edge.
+
+    If the lr with the best mean loss decrease in ``rows`` is the largest (smallest)
+    lr tried, the optimum may lie above (below) the grid: return ``points // 2``
+    log-spaced lrs spanning ``span_decades`` beyond it (the fine grid's spacing).
+    Otherwise the optimum is bracketed and the list is empty.
+    """
+    means = rows.groupby("lr")["loss_decrease"].mean()
+    best = float(means.idxmax())
+    if best == float(means.index.max()):
+        direction = 1.0
+    elif best == float(means.index.min()):
+        direction = -1.0
+    else:
+        return []
+    steps = max(points // 2, 1)
+    exponents = math.log10(best) + direction * span_decades * np.arange(1, steps + 1) / steps
+    return [tidy_lr(10**e) for e in exponents]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .lrgrid import fine_grid, tidy_lr
+from .lrgrid import extension_grid, fine_grid, tidy_lr
 from .problem import ProbeProblem, cosine
 from .study import probe_from_record
 from .tables import RUN_COLUMNS
@@ -64,7 +64,9 @@ def sweep_coarse_and_fine(records: Sequence[dict], cdg_records: Sequence[dict], 
     """Coarse sweep of every record (one per seed), the fine grid chosen from all of them, the fine sweep.
 
     ``sweep_one(record, lrs, grid, cdg_record)`` makes the rows (default: the MLP's
-    :func:`sweep_record`). Returns (coarse rows, fine lrs, fine rows).
+    :func:`sweep_record`). In ``auto`` mode the fine grid is extended up to
+    ``fine['extend']`` times while the best lr is at the edge of all lrs tried
+    (:func:`~bnnprobe.lrgrid.extension_grid`). Returns (coarse rows, fine lrs, fine rows).
     """
     if sweep_one is None:
         def sweep_one(record, lrs, grid, cdg_record):
@@ -76,4 +78,14 @@ def sweep_coarse_and_fine(records: Sequence[dict], cdg_records: Sequence[dict], 
     coarse = run(coarse_lrs, "coarse")
     fine_lrs = fine_grid(coarse, fine["mode"], fine["points"], fine["span_decades"], fine["low"], fine["high"])
     # every fine lr may already be on the coarse grid: then there is nothing more to evaluate
-    return coarse, fine_lrs, run(fine_lrs, "fine") if fine_lrs else coarse.iloc[0:0].copy()
+    fine_rows = [run(fine_lrs, "fine")] if fine_lrs else []
+    if fine["mode"] == "auto":
+        # while the best lr is the largest (smallest) tried, look further in that direction
+        for _ in range(fine.get("extend", 0)):
+            more = extension_grid(pd.concat([coarse, *fine_rows]), fine["points"], fine["span_decades"])
+            if not more:
+                break
+            fine_lrs = fine_lrs + more
+            fine_rows.append(run(more, "fine"))
+    fine_table = pd.concat(fine_rows, ignore_index=True) if fine_rows else coarse.iloc[0:0].copy()
+    return coarse, fine_lrs, fine_table
