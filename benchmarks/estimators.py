@@ -80,6 +80,12 @@ def naive_nes_seconds(problem, sigma: float, population: int, sample_pairs: int,
     return seconds / (2 * sample_pairs) * population
 
 
+def table_row(dim: int, path: str, fast: float, loops: list[float], digits: int) -> str:
+    """One line of the printed table: the fast path, then each loop's time and its ratio to the fast path."""
+    return f"{dim:>4} {path:<5} {fast:>9.{digits}f}" + "".join(
+        f" {loop:>{width}.1f} {loop / fast:>6.1f}" for loop, width in zip(loops, (13, 15)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", type=int, nargs="+", default=[16, 64])
@@ -106,16 +112,13 @@ def main() -> None:
         _, fast_cdg = timed(lambda: estimate("cdg", problem, cdg_settings))
         loops = [naive_cdg_seconds(problem, cdg_settings["eps"], 8 if args.quick else 32, loss)
                  for loss in (plain_loss, blocked_loss)]
-        print(f"{dim:>4} {'cdg':<5} {fast_cdg:>9.3f}" + "".join(
-            f" {loop:>{w}.1f} {loop / fast_cdg:>6.1f}" for loop, w in zip(loops, (13, 15))))
+        print(table_row(dim, "cdg", fast_cdg, loops, 3))
         nes_settings = {**settings_for(nes_names[0], config), "population": timed_population}
         _, fast_nes = timed(lambda: estimate(f"nes-{timed_population}", problem, nes_settings, (0,)))
         fast_nes *= population / timed_population
         loops = [naive_nes_seconds(problem, nes_settings["sigma"], population, 4 if args.quick else 16, loss)
                  for loss in (plain_loss, blocked_loss)]
-        print(f"{dim:>4} {'nes':<5} {fast_nes:>9.2f}" + "".join(
-            f" {loop:>{w}.1f} {loop / fast_nes:>6.1f}" for loop, w in zip(loops, (13, 15)))
-            + f"   (population {population}, timed {timed_population})")
+        print(table_row(dim, "nes", fast_nes, loops, 2) + f"   (population {population}, timed {timed_population})")
         per_batch[dim] = {"cdg": fast_cdg, "nes_per_eval": fast_nes / population}
 
     # Projection: NES and guided-ES cost scales with the population and, between the dims

@@ -29,6 +29,8 @@ TINY = {
                  "runs": [{"width": 2, "weight_decay": 0.0}, {"width": 2, "weight_decay": 1e-4, "lr": 4e-3}]},
     "layerprobe": {"k": 6, "batch_size": 32, "seeds": [0], "estimators": ["cdg", "nes-10", "ste-vanilla"]},
 }
+# the ids of TINY's two finetune runs (width, weight decay, batch size, lr, epochs)
+RUN_IDS = ["w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"]
 COPIED = ["Snakefile", "config.yaml", "workflow", "src", "envs"]
 
 
@@ -95,7 +97,7 @@ def test_every_rule_ran_with_expected_rows(done):
 
 def test_finetune_table_has_the_logs_layout(done):
     table = pd.read_csv(done / "results/tables/finetune.csv")
-    assert list(table.run_id) == ["w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"]
+    assert list(table.run_id) == RUN_IDS
     for run in table.itertuples():
         metrics = pd.read_csv(done / f"results/finetune/xnor/digits/{run.run_id}/seed0/metrics.csv")
         assert list(metrics.epoch) == [1, 2, 3]
@@ -110,7 +112,7 @@ def test_finetune_table_has_the_logs_layout(done):
 def test_layer_probe_tables_and_figures(done):
     runs = pd.read_csv(done / "results/tables/layerprobe_runs.csv")
     assert set(runs.estimator) == {"cdg", "nes-10", "ste-vanilla"}
-    assert set(runs.run_id) == {"w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"}
+    assert set(runs.run_id) == set(RUN_IDS)
     assert (runs.k == 6).all() and runs.layer.nunique() == 1 and runs.loss_decrease.notna().all()
     assert runs[runs.estimator == "cdg"].cos_to_cdg.to_list() == pytest.approx([1.0] * int((runs.estimator == "cdg").sum()))
     best = pd.read_csv(done / "results/tables/layerprobe_best.csv")
@@ -142,13 +144,12 @@ def test_changing_nes_sigma_reruns_only_nes_jobs(done):
     after = mtimes(done)
     rewritten = {p for p in before if after[p] != before[p]}
     gradients = {p for p in rewritten if "/gradients/" in p}
-    layer_runs = ["w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"]
     assert gradients == ({f"results/probe/gradients/nes-10/dim{d}/seed{s}.pt" for d in (2, 3) for s in (0, 1)}
-                         | {f"results/layerprobe/gradients/{r}/nes-10/seed0.pt" for r in layer_runs})
+                         | {f"results/layerprobe/gradients/{r}/nes-10/seed0.pt" for r in RUN_IDS})
     sweeps = {p for p in rewritten if "/sweeps/" in p}
     assert sweeps == ({f"results/probe/sweeps/{g}/nes-10/dim{d}.csv" for g in ("coarse", "fine") for d in (2, 3)}
                       | {f"results/layerprobe/sweeps/{g}/{r}/nes-10.csv" for g in ("coarse", "fine")
-                         for r in layer_runs})
+                         for r in RUN_IDS})
     assert not any("/finetune/" in p for p in rewritten)  # the finetunes do not depend on NES
     assert "results/tables/probe_runs.csv" in rewritten
     # and the new value is what the record holds
@@ -165,10 +166,9 @@ def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
     after = mtimes(done)
     gradients = {p for p in before if after[p] != before[p] and "/gradients/" in p}
     # ste.py is run by the STE estimators and by guided ES (its guides), not by CDG or NES
-    layer_runs = ["w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"]
     assert gradients == ({f"results/probe/gradients/{e}/dim{d}/seed{s}.pt"
                           for e in ("ste-vanilla", "guided-es") for d in (2, 3) for s in (0, 1)}
-                         | {f"results/layerprobe/gradients/{r}/ste-vanilla/seed0.pt" for r in layer_runs})
+                         | {f"results/layerprobe/gradients/{r}/ste-vanilla/seed0.pt" for r in RUN_IDS})
 
 
 @pytest.mark.parametrize("edit,key", [

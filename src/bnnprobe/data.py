@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+
 class DataError(RuntimeError):
     """A download or archive that cannot be used; the message says what to do."""
 

@@ -81,11 +81,10 @@ def best_vs_dim(best: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
     for name, frame in best.groupby("estimator", sort=True):
         _errorbar(ax, frame, "dim", name)
-    if "best_lr_at_edge" in best:
-        edge = best[best["best_lr_at_edge"].astype(bool)]
-        if len(edge):  # the optimum may lie outside the grid: these values are lower bounds
-            ax.scatter(edge["dim"], edge["loss_decrease_mean"], s=160, facecolors="none", edgecolors="red",
-                       linewidths=1.2, label="best lr at the grid's edge", zorder=5)
+    edge = best[best["best_lr_at_edge"]]
+    if len(edge):  # the optimum may lie outside the grid: these values are lower bounds
+        ax.scatter(edge["dim"], edge["loss_decrease_mean"], s=160, facecolors="none", edgecolors="red",
+                   linewidths=1.2, label="best lr at the grid's edge", zorder=5)
     ax.set_xscale("log", base=2)
     _loss_axis(ax, best["loss_decrease_mean"].to_numpy())
     ax.set(title="Best loss decrease over the lr grid vs num_dim", xlabel="num_dim (neurons per layer)",

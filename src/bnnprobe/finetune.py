@@ -17,7 +17,6 @@ from .resnet import ResNet18, xnor_from_full_precision
 from .train import TrainSettings, train
 
 
-
 def resolve_runs(finetune: dict) -> list[dict]:
     """Each configured run with the defaults filled in, and its id."""
     runs = []

@@ -18,8 +18,9 @@ from torch.func import functional_call, vmap
 
 from .binary import SurrogateParams
 from .problem import ProbeProblem, check_finite
-from .resnet import BinaryActivation
+from .resnet import BinaryActivation, XNORConv2d
 from .seeding import generator
+from .train import images_to_float
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,6 @@ class LayerProbeSpec:
 
 def default_layer(model: torch.nn.Module) -> str:
     """The middle binary convolution (an XNOR conv of the middle block)."""
-    from .resnet import XNORConv2d
-
     names = [name for name, module in model.named_modules() if isinstance(module, XNORConv2d)]
     if not names:
         raise ValueError("the model has no binary convolution to probe")
@@ -57,7 +56,7 @@ class LayerProbeProblem(ProbeProblem):
         self.coords = torch.randperm(numel, generator=gen)[: min(spec.k, numel)].sort().values
         n = len(data["train"]["labels"])
         rows = torch.randperm(n, generator=generator("layerprobe-batch", spec.seed))[: min(spec.batch_size, n)]
-        self.x = data["train"]["images"][rows].float().div(127.5).sub(1.0)
+        self.x = images_to_float(data["train"]["images"][rows])
         self.y = data["train"]["labels"][rows]
         self.theta0 = self.weight.detach().flatten()[self.coords].clone()
         self.chunk = chunk

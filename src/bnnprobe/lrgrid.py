@@ -37,6 +37,19 @@ def fine_grid(coarse_rows: pd.DataFrame, mode: str, points: int, span_decades: f
     return [x for x in grid if not np.isclose(coarse, x, rtol=1e-6).any()]
 
 
+def best_lr_edge(mean_by_lr: pd.Series) -> int:
+    """+1 (-1) when the lr with the best mean loss decrease is the largest (smallest) tried, else 0.
+
+    ``mean_by_lr`` is indexed by lr; on ties the first best in index order counts.
+    """
+    best = float(mean_by_lr.idxmax())
+    if best == float(mean_by_lr.index.max()):
+        return 1
+    if best == float(mean_by_lr.index.min()):
+        return -1
+    return 0
+
+
 def extension_grid(rows: pd.DataFrame, points: int, span_decades: float = 1.0) -> list[float]:
     """More lrs beyond the edge of those tried, when the best one is at that edge.
 
@@ -46,13 +59,9 @@ def extension_grid(rows: pd.DataFrame, points: int, span_decades: float = 1.0) -
     Otherwise the optimum is bracketed and the list is empty.
     """
     means = rows.groupby("lr")["loss_decrease"].mean()
-    best = float(means.idxmax())
-    if best == float(means.index.max()):
-        direction = 1.0
-    elif best == float(means.index.min()):
-        direction = -1.0
-    else:
+    direction = best_lr_edge(means)
+    if not direction:
         return []
     steps = max(points // 2, 1)
-    exponents = math.log10(best) + direction * span_decades * np.arange(1, steps + 1) / steps
+    exponents = math.log10(means.idxmax()) + direction * span_decades * np.arange(1, steps + 1) / steps
     return [tidy_lr(10**e) for e in exponents]

@@ -19,6 +19,7 @@ from .problem import ProbeProblem, cosine
 from .study import probe_from_record
 from .tables import RUN_COLUMNS
 
+
 def loss_decreases(problem: ProbeProblem, gradient: torch.Tensor, lrs: Sequence[float]) -> tuple[float, np.ndarray]:
     """``L(w)`` and ``L(w) - L(w - lr g)`` for every lr, all evaluated as one stack (lr 0 first)."""
     g = gradient.to(device=problem.device, dtype=problem.dtype)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .lrgrid import best_lr_edge
+
 RUN_COLUMNS = ["estimator", "dim", "seed", "batch", "lr", "grid", "loss_before", "loss_after", "loss_decrease",
                "grad_norm", "cos_to_cdg", "seconds", "n_loss_evals"]
 KEY = ["estimator", "dim", "seed", "batch", "lr"]
@@ -61,7 +63,6 @@ def best_table(summary: pd.DataFrame, by: Sequence[str] = ("estimator", "dim")) 
     best = summary.loc[grouped["loss_decrease_mean"].idxmax()].rename(columns={"lr": "best_lr"})
     best = best.reset_index(drop=True)
     best["n_lrs_tried"] = grouped.size().to_numpy()
-    lrs = grouped["lr"]
-    best["best_lr_at_edge"] = (best["best_lr"].to_numpy() == lrs.min().to_numpy()) | (
-        best["best_lr"].to_numpy() == lrs.max().to_numpy())
+    best["best_lr_at_edge"] = [best_lr_edge(group.set_index("lr")["loss_decrease_mean"]) != 0
+                               for _, group in grouped]
     return best

@@ -44,7 +44,7 @@ class NonFiniteTrainingLoss(FloatingPointError):
     pass
 
 
-def _to_float(images: torch.Tensor) -> torch.Tensor:
+def images_to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float in [-1, 1]."""
     return images.float().div_(127.5).sub_(1.0)
 
@@ -69,7 +69,7 @@ def evaluate(model, images, labels, batch_size, device) -> tuple[float, float]:
     total_loss, correct = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(labels), batch_size):
-            x = _to_float(images[start:start + batch_size].to(device))
+            x = images_to_float(images[start:start + batch_size].to(device))
             y = labels[start:start + batch_size].to(device)
             logits = model(x).float()
             total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
@@ -114,7 +114,7 @@ def train(model: torch.nn.Module, data: dict, settings: TrainSettings, checkpoin
             x = train_x[idx]
             if settings.augment:
                 x = augment(x, gen)
-            x, y = _to_float(x.to(device)), train_y[idx].to(device)
+            x, y = images_to_float(x.to(device)), train_y[idx].to(device)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda):

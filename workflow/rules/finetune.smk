@@ -76,7 +76,7 @@ rule finetune_table:
     conda:
         "../../envs/tables.yaml"
     params:
-        runs=[FINETUNE_RUNS[r] for r in FINETUNE_RUNS],
+        runs=list(FINETUNE_RUNS.values()),
         seeds=config["finetune"]["seeds"],
         dataset=config["finetune"]["dataset"],
         last_epochs=config["finetune"]["last_epochs"],

@@ -63,7 +63,7 @@ rule layerprobe_tables:
             run=list(FINETUNE_RUNS),
             estimator=LAYER_ESTIMATORS,
         ),
-        code=library("tables.py", "figures.py", "layerprobe.py"),
+        code=library("tables.py", "lrgrid.py", "figures.py", "layerprobe.py"),
     output:
         runs="results/tables/layerprobe_runs.csv",
         summary=report(
@@ -91,7 +91,7 @@ rule layerprobe_tables:
     conda:
         "../../envs/tables.yaml"
     params:
-        runs=[FINETUNE_RUNS[r] for r in FINETUNE_RUNS],
+        runs=list(FINETUNE_RUNS.values()),
         panels=config["figures"]["panels"],
     script:
         "../scripts/layerprobe_tables.py"

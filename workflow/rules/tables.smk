@@ -9,7 +9,7 @@ rule probe_tables:
             estimator=ESTIMATORS,
             dim=DIMS,
         ),
-        code=library("tables.py"),
+        code=library("tables.py", "lrgrid.py"),
     output:
         runs="results/tables/probe_runs.csv",
         summary=report(
