@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from .binary import SurrogateParams
+from .io import load_torch
 from .problem import ProbeProblem, check_finite
 from .resnet import BinaryActivation, XNORConv2d
 from .seeding import generator
@@ -109,7 +110,7 @@ def load_xnor(model_path, data: dict, width: int) -> torch.nn.Module:
     from .finetune import model_for
 
     model = model_for(data, width, binary=True)
-    model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+    model.load_state_dict(load_torch(model_path))
     return model.eval()
 
 

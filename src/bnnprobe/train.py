@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .io import atomic_path
+from .io import atomic_path, load_torch
 from .seeding import generator
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def train(model: torch.nn.Module, data: dict, settings: TrainSettings, checkpoin
                  if settings.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(optimiser, lambda _: 1.0))
     rows, first_epoch = [], 1
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = load_torch(checkpoint, map_location=device)
         if state["settings"] != asdict(settings):
             raise ValueError(f"checkpoint {checkpoint} was made with other settings {state['settings']}; "
                              "delete it to start over")
