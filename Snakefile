@@ -16,6 +16,15 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 
 
+# Snakemake's own YAML error names no line: read the config once ourselves first.
+from bnnprobe.config import ConfigError, read_yaml
+
+try:
+    read_yaml(REPO / "config.yaml")
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+
 configfile: str(REPO / "config.yaml")
 
 

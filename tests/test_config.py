@@ -58,6 +58,14 @@ INVALID = [
     ("panel names unknown estimator", _set(["figures", "panels"], [{"title": "x", "estimators": ["nes-7"]}]),
      "figures.panels[0].estimators[0]"),
     ("bad device", _set(["compute", "device"], "tpu"), "compute.device"),
+    ("layer-probe NES population zero", _set(["layerprobe", "estimators"], ["cdg", "nes-0"]),
+     "layerprobe.estimators[1]"),
+    ("layer-probe NES population odd", _set(["layerprobe", "estimators"], ["nes-3"]), "layerprobe.estimators[0]"),
+    ("layer name unknown", _set(["layerprobe", "layer"], "no_such_layer"), "layerprobe.layer"),
+    ("float batch size", _set(["probe", "batch_size"], 1.0e9), "probe.batch_size"),
+    ("no finetune runs", _set(["finetune", "runs"], []), "finetune.runs"),
+    ("NES name with a leading zero", _set(["estimators"], ["cdg", "nes-50", "nes-050"]), "estimators[2]"),
+    ("YAML 1.1 string for a number", _set(["nes", "sigma"], "1e-3"), "nes.sigma"),
 ]
 
 
@@ -84,3 +92,59 @@ def test_broken_yaml_is_reported(tmp_path):
     path.write_text("probe: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(path)
+
+
+def test_number_mistakes_say_what_to_write():
+    with pytest.raises(ConfigError, match=r"YAML 1.1 reads '1e-3' as a string.*1\.0e-03"):
+        validate_config(broken(_set(["nes", "sigma"], "1e-3")))
+    with pytest.raises(ConfigError, match=r"whole number: 1000000000"):
+        validate_config(broken(_set(["probe", "batch_size"], 1.0e9)))
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("probe:\n  dims: [2, 4\n  seeds: [0]\nlr: {coarse: [0.1]}\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml is not valid YAML, line \d+, column \d+"):
+        load_config(path)
+
+
+def test_layer_names_match_the_model():
+    import torch
+
+    from bnnprobe.config import probe_layers
+    from bnnprobe.resnet import ResNet18
+
+    model = ResNet18(10, width=2, in_channels=3, image_size=32, binary=True)
+    expected = [name for name, module in model.named_modules()
+                if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert sorted(probe_layers()) == sorted(expected)
+    for layer in probe_layers():  # every name the check accepts is a layer the probe can use
+        assert f"{layer}.weight" in dict(model.named_parameters())
+
+
+def test_config_check_command(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("estimators: [cdg, nes-3]\n")
+    result = subprocess.run([sys.executable, "-m", "bnnprobe.config", str(REPO / "config.yaml"), str(bad)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "estimators[1]" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "bnnprobe.config", str(REPO / "config.yaml"),
+                             str(REPO / "workflow/presets/quick.yaml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_memory_budget_default_follows_the_device():
+    import torch
+
+    from bnnprobe.study import resolve_memory_budget
+
+    config = load_config(REPO / "config.yaml")
+    assert config["compute"]["memory_budget_mb"] == "auto"
+    assert resolve_memory_budget("auto", torch.device("cpu")) == 16
+    assert resolve_memory_budget("auto", torch.device("cuda", 0)) == 2048
+    assert resolve_memory_budget(512, torch.device("cpu")) == 512
+    with pytest.raises(ConfigError, match="compute.memory_budget_mb"):
+        validate_config(broken(_set(["compute", "memory_budget_mb"], 8)))

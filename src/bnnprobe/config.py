@@ -23,7 +23,11 @@ class ConfigError(ValueError):
 
 
 def _with_defaults(validator_class):
+    """The schema's validator that also fills in defaults, and whose "integer" is a real int:
+    JSON Schema draft 7 accepts 1.0e+9 as an integer, which later fails in torch.randn."""
     validate_properties = validator_class.VALIDATORS["properties"]
+    type_checker = validator_class.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
 
     def set_defaults(validator, properties, instance, schema):
         if isinstance(instance, dict):
@@ -32,7 +36,30 @@ def _with_defaults(validator_class):
                     instance.setdefault(name, copy.deepcopy(sub["default"]))
         yield from validate_properties(validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults}, type_checker=type_checker)
+
+
+def _looks_like_number(value) -> bool:
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _hint(err) -> str:
+    """What to write instead, for the two number mistakes YAML makes easy."""
+    value, expected = err.instance, err.validator_value
+    if err.validator != "type" or isinstance(value, bool):
+        return ""
+    expected = expected if isinstance(expected, list) else [expected]
+    if isinstance(value, str) and _looks_like_number(value) and {"number", "integer"} & set(expected):
+        fixed = f"{float(value):.1e}" if "e" in value.lower() else value
+        return (f" (YAML 1.1 reads {value!r} as a string: write a number with a dot and a signed exponent, "
+                f"e.g. {fixed})")
+    if isinstance(value, float) and "integer" in expected and value.is_integer():
+        return f" (write it as a whole number: {int(value)})"
+    return ""
 
 
 def _key(path) -> str:
@@ -66,18 +93,25 @@ def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
             missing = err.message.split("'")[1]
             path.append(missing)
             raise ConfigError(f"invalid config: key '{_key(path)}' is missing (required)")
-        raise ConfigError(f"invalid config: key '{_key(path)}': {err.message}")
+        raise ConfigError(f"invalid config: key '{_key(path)}': {err.message}{_hint(err)}")
     _check_semantics(config)
     return config
 
 
-def _check_semantics(config: dict) -> None:
-    for i, name in enumerate(config["estimators"]):
+def _check_estimator_names(names: list[str], key: str) -> None:
+    for i, name in enumerate(names):
         if name.startswith("nes-"):
-            population = int(name.split("-", 1)[1])
+            digits = name.split("-", 1)[1]
+            population = int(digits)
             if population < 2 or population % 2:
-                raise ConfigError(f"invalid config: key 'estimators[{i}]': NES population of {name!r} must be "
+                raise ConfigError(f"invalid config: key '{key}[{i}]': NES population of {name!r} must be "
                                   "an even number >= 2 (antithetic pairs)")
+            if digits != str(population):  # nes-050 and nes-50 would be the same estimator computed twice
+                raise ConfigError(f"invalid config: key '{key}[{i}]': write {name!r} as 'nes-{population}'")
+
+
+def _check_semantics(config: dict) -> None:
+    _check_estimator_names(config["estimators"], "estimators")
     lr = config["lr"]
     if not any(abs(x - lr["quick_check"]) <= 1e-9 * x for x in lr["coarse"]):
         raise ConfigError(f"invalid config: key 'lr.quick_check': {lr['quick_check']} is not on the coarse grid "
@@ -85,6 +119,17 @@ def _check_semantics(config: dict) -> None:
     fine = lr["fine"]
     if fine["mode"] == "fixed" and not fine["low"] < fine["high"]:
         raise ConfigError(f"invalid config: key 'lr.fine.low': {fine['low']} must be below lr.fine.high = {fine['high']}")
+    finetune = config.get("finetune")
+    if finetune is not None and not finetune["runs"]:
+        raise ConfigError("invalid config: key 'finetune.runs': no runs (give at least one, or drop the "
+                          "finetune section)")
+    layerprobe = config.get("layerprobe")
+    if layerprobe is not None:
+        _check_estimator_names(layerprobe["estimators"], "layerprobe.estimators")
+        layers = probe_layers()
+        if layerprobe["layer"] != "auto" and layerprobe["layer"] not in layers:
+            raise ConfigError(f"invalid config: key 'layerprobe.layer': {layerprobe['layer']!r} is not a convolution or "
+                              f"linear layer of the XNOR-ResNet-18; choose auto or one of {', '.join(layers)}")
     figures = config["figures"]
     if "panels" not in figures:
         figures["panels"] = [{"title": "all estimators", "estimators": list(config["estimators"])}]
@@ -96,14 +141,32 @@ def _check_semantics(config: dict) -> None:
                                   "in the estimators list")
 
 
+def probe_layers() -> list[str]:
+    """Names of the XNOR-ResNet-18's convolution and linear layers, the layers a layer probe can
+    step (torch-free: the Snakefile checks ``layerprobe.layer`` with it before any finetune; a test
+    compares it with the model's modules). Blocks 0..7 are ``BN, act, conv, BN, act, conv``; the
+    first block of stages 2-4 (blocks 2, 4, 6) has a 1x1 shortcut conv."""
+    blocks = [f"blocks.{block}.body.{index}" for block in range(8) for index in (2, 5)]
+    shortcuts = [f"blocks.{block}.shortcut.0" for block in (2, 4, 6)]
+    return ["stem.0", *blocks, *shortcuts, "head"]
+
+
+def read_yaml(path: str | Path):
+    """Parse a YAML file; a syntax error names the file, line and column."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+
+
 def load_config(path: str | Path, overrides: str | Path | Mapping | None = None,
                 schema_path: Path = SCHEMA_PATH) -> dict:
-    try:
-        config = yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    config = read_yaml(path)
     if overrides is not None:
-        extra = overrides if isinstance(overrides, Mapping) else yaml.safe_load(Path(overrides).read_text())
+        extra = overrides if isinstance(overrides, Mapping) else read_yaml(overrides)
         deep_update(config, extra or {})
     return validate_config(config, schema_path)
 
@@ -112,3 +175,27 @@ def probe_estimators(config: dict) -> list[str]:
     """The estimators whose gradients are computed: the configured ones, and CDG as the cosine reference."""
     names = list(config["estimators"])
     return names if "cdg" in names else ["cdg", *names]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bnnprobe.config config.yaml [override.yaml ...]``: check a config as Snakemake would merge it."""
+    import sys
+
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m bnnprobe.config config.yaml [override.yaml ...]", file=sys.stderr)
+        return 2
+    try:
+        config = read_yaml(paths[0])
+        for extra in paths[1:]:
+            deep_update(config, read_yaml(extra) or {})
+        validate_config(config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"config OK: {' + '.join(paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
