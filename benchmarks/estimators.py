@@ -32,7 +32,7 @@ from bnnprobe.estimators import estimate, settings_for  # noqa: E402
 from bnnprobe.estimators.es import noise_blocks  # noqa: E402
 from bnnprobe.mlp import MLPProbe, MLPSpec, mlp_forward  # noqa: E402
 from bnnprobe.naming import family  # noqa: E402
-from bnnprobe.study import resolve_device  # noqa: E402
+from bnnprobe.study import resolve_device, resolve_memory_budget  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,7 +101,7 @@ def main() -> None:
     population = args.population or max(int(n.split("-")[1]) for n in nes_names)
     timed_population = min(population, 50 if args.quick else 200)
     device = resolve_device(args.device)
-    budget = config["compute"]["memory_budget_mb"] if device.type == "cuda" else 16
+    budget = resolve_memory_budget(config["compute"]["memory_budget_mb"], device)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}")
     print(f"{'dim':>4} {'path':<5} {'fast s':>9} {'plain loop s':>13} {'ratio':>6} {'blocked loop s':>15} {'ratio':>6}")
     per_batch = {}

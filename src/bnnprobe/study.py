@@ -58,10 +58,24 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+# Default memory budget of one block of stacked forward passes. On a CPU the block must stay in the
+# caches: 2048 MB made NES 3.4x slower per member than 16 MB (dim 16, batch 160000, measured); a
+# GPU wants large blocks to fill its cores.
+MEMORY_BUDGET_MB = {"cpu": 16.0, "cuda": 2048.0}
+
+
+def resolve_memory_budget(memory_budget_mb: float | str, device: torch.device) -> float:
+    """``auto``: the default for the device's type (:data:`MEMORY_BUDGET_MB`); a number is kept."""
+    if memory_budget_mb == "auto":
+        return MEMORY_BUDGET_MB.get(torch.device(device).type, MEMORY_BUDGET_MB["cpu"])
+    return float(memory_budget_mb)
+
+
 def compute_gradients(spec: MLPSpec, estimator: str, settings: dict, device: str = "cpu",
-                      dtype: str = "float32", memory_budget_mb: float = 1024.0) -> dict:
+                      dtype: str = "float32", memory_budget_mb: float | str = "auto") -> dict:
     dev = resolve_device(device)
-    probe = MLPProbe(spec, device=dev, dtype=DTYPES[dtype], memory_budget_mb=memory_budget_mb)
+    probe = MLPProbe(spec, device=dev, dtype=DTYPES[dtype],
+                     memory_budget_mb=resolve_memory_budget(memory_budget_mb, dev))
     grads, losses, seconds, evals = [], [], [], []
     started = time.perf_counter()
     for b in range(spec.num_batches):
@@ -97,12 +111,13 @@ def compute_gradients(spec: MLPSpec, estimator: str, settings: dict, device: str
     }
 
 
-def probe_from_record(record: dict, device: str = "cpu", memory_budget_mb: float = 1024.0) -> MLPProbe:
+def probe_from_record(record: dict, device: str = "cpu", memory_budget_mb: float | str = "auto") -> MLPProbe:
     """Rebuild the problem a record was computed on, and check it really is the same one."""
     if record.get("format") != RECORD_FORMAT:
         raise ValueError(f"gradient record has format {record.get('format')!r}, expected {RECORD_FORMAT}")
-    probe = MLPProbe(MLPSpec(**record["spec"]), device=resolve_device(device), dtype=DTYPES[record["dtype"]],
-                     memory_budget_mb=memory_budget_mb)
+    dev = resolve_device(device)
+    probe = MLPProbe(MLPSpec(**record["spec"]), device=dev, dtype=DTYPES[record["dtype"]],
+                     memory_budget_mb=resolve_memory_budget(memory_budget_mb, dev))
     if not all(torch.equal(a, b) for a, b in zip(probe.student, record["student"])):
         raise ValueError("the stored student weights differ from the ones the code generates for this spec; "
                          "the record was made by another version of bnnprobe: delete it and re-run")

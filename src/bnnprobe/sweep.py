@@ -52,7 +52,7 @@ def sweep_gradients(record: dict, problem_at, lrs: Sequence[float], grid: str, c
 
 
 def sweep_record(record: dict, lrs: Sequence[float], grid: str, cdg_record: dict | None = None,
-                 device: str = "cpu", memory_budget_mb: float = 1024.0) -> pd.DataFrame:
+                 device: str = "cpu", memory_budget_mb: float | str = "auto") -> pd.DataFrame:
     """One row per (batch, lr) for a stored MLP gradient record; see :data:`RUN_COLUMNS`."""
     probe = probe_from_record(record, device, memory_budget_mb)
     spec = record["spec"]
@@ -61,7 +61,7 @@ def sweep_record(record: dict, lrs: Sequence[float], grid: str, cdg_record: dict
 
 
 def sweep_coarse_and_fine(records: Sequence[dict], cdg_records: Sequence[dict], coarse_lrs: Sequence[float],
-                          fine: dict, device: str = "cpu", memory_budget_mb: float = 1024.0, sweep_one=None):
+                          fine: dict, device: str = "cpu", memory_budget_mb: float | str = "auto", sweep_one=None):
     """Coarse sweep of every record (one per seed), the fine grid chosen from all of them, the fine sweep.
 
     ``sweep_one(record, lrs, grid, cdg_record)`` makes the rows (default: the MLP's
