@@ -156,6 +156,38 @@ def test_imagefolder_layout(tmp_path):
     assert data["train"]["images"].shape == (4, 3, 16, 16) and data["val"]["labels"].tolist() == [0, 1]
     with pytest.raises(DataError, match="no 'train' folder"):
         imagefolder_tensors(tmp_path / "val", size=16)
+    with pytest.raises(DataError, match="data.imagefolder.size"):  # 30x20 images have no size of their own
+        imagefolder_tensors(tmp_path)
+
+
+def test_imagefolder_keeps_size_and_gray_channel_and_crops_non_square(tmp_path):
+    gray = {}
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            gray[split, cls] = RNG.integers(0, 256, (28, 28), dtype=np.uint8)
+            Image.fromarray(gray[split, cls], mode="L").save(tmp_path / split / cls / "0.png")
+    data = imagefolder_tensors(tmp_path)  # size auto, channels auto
+    assert data["train"]["images"].shape == (2, 1, 28, 28)
+    np.testing.assert_array_equal(data["train"]["images"][1, 0].numpy(), gray["train", "b"])  # unchanged
+    assert imagefolder_tensors(tmp_path, channels=3)["train"]["images"].shape == (2, 3, 28, 28)
+    # a non-square image is centre-cropped, not squashed: a 40x20 image whose middle 20x20 is white
+    wide = np.zeros((20, 40), dtype=np.uint8)
+    wide[:, 10:30] = 255
+    Image.fromarray(wide, mode="L").save(tmp_path / "train" / "a" / "1.png")
+    cropped = imagefolder_tensors(tmp_path, size=20)["train"]["images"]
+    assert cropped.shape == (3, 1, 20, 20)
+    assert (cropped[1] == 255).all()  # sorted: a/0.png, a/1.png, b/0.png
+
+
+def test_wrong_offline_archive_says_the_option_points_at_the_wrong_file(tmp_path):
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("not an archive")
+    with pytest.raises(DataError, match=r"data.cifar10.archive points at .*notes.txt, which is not the expected "
+                                        r"cifar-10-python.tar.gz"):
+        fetch("http://unused.invalid/x", "0" * 32, tmp_path / "out" / "cifar-10-python.tar.gz", offline_file=wrong,
+              offline_option="data.cifar10.archive")
+    assert not (tmp_path / "out" / "cifar-10-python.tar.gz").exists()
 
 
 @pytest.mark.workflow
@@ -179,3 +211,23 @@ def test_workflow_downloads_verifies_and_caches(server, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     cache = torch.load(repo / target, weights_only=True)
     assert cache["train"]["images"].shape == (20, 3, 32, 32) and len(cache["classes"]) == 10
+
+
+@pytest.mark.workflow
+def test_imagefolder_cache_follows_the_folder_contents(tmp_path):
+    from test_workflow import TINY, copy_repo, snakemake
+
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / "images" / split / cls).mkdir(parents=True)
+            Image.fromarray(RNG.integers(0, 256, (12, 12), dtype=np.uint8), mode="L").save(
+                tmp_path / "images" / split / cls / "0.png")
+    repo = copy_repo(tmp_path / "repo")
+    config = {**TINY, "data": {"imagefolder": {"root": str(tmp_path / "images")}}}
+    target = "results/data/imagefolder/tensors.pt"
+    assert snakemake(repo, config, target).returncode == 0
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(repo, config, "--dry-run", target))
+    Image.fromarray(RNG.integers(0, 256, (12, 12), dtype=np.uint8), mode="L").save(
+        tmp_path / "images" / "train" / "b" / "1.png")
+    dry = snakemake(repo, config, "--dry-run", target)
+    assert "data_cache" in dry.stdout and "Nothing to be done" not in dry.stdout + dry.stderr

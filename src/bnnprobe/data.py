@@ -15,7 +15,10 @@ so that training epochs never decode images again.
 * digits: scikit-learn's embedded 8x8 digits (1797 images, 10 classes), split
   stratified into train/val: the offline data set of the laptop preset and the tests.
 * imagefolder: your own data in torchvision's ImageFolder layout
-  (``ROOT/train/<class>/*``, ``ROOT/val/<class>/*``), resized to a configured size.
+  (``ROOT/train/<class>/*``, ``ROOT/val/<class>/*``). ``size: auto`` keeps the images'
+  own size (they must then share one square size); a number centre-crops each image to
+  a square and resizes it (the aspect ratio is kept). ``channels: auto`` stores one
+  channel when every image is grayscale, else three (RGB); 1 or 3 forces it.
 
 Downloads use torchvision's download and md5 utilities; a wrong checksum or an
 unreachable URL fails with a message that names the file, both checksums, or the
@@ -34,7 +37,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 
 class DataError(RuntimeError):
@@ -70,6 +72,10 @@ def fetch(url: str, md5: str | None, dest: str | Path, offline_file: str | Path 
             origin = url
         if md5 is not None:
             actual = calculate_md5(str(part))
+            if actual != md5 and offline_file:
+                raise DataError(f"{offline_option} points at {origin}, which is not the expected {dest.name}: "
+                                f"md5 {actual}, expected {md5}. Point {offline_option} at the right file "
+                                "(or at a complete copy of it)")
             if actual != md5:
                 raise DataError(f"{dest.name} from {origin} is corrupt or partial: md5 {actual}, expected {md5}. "
                                 "Nothing was kept; run again to download it again")
@@ -78,6 +84,8 @@ def fetch(url: str, md5: str | None, dest: str | Path, offline_file: str | Path 
 
 
 def _split(images: np.ndarray, labels: np.ndarray) -> dict:
+    import torch  # here, not at the top: the Snakefile imports this module to list imagefolder files
+
     return {"images": torch.from_numpy(np.ascontiguousarray(images)).to(torch.uint8),
             "labels": torch.from_numpy(np.asarray(labels)).to(torch.int64)}
 
@@ -154,21 +162,68 @@ def digits_tensors(val_fraction: float = 0.2, seed: int = 0) -> dict:
             "source": {"dataset": "sklearn.datasets.load_digits", "val_fraction": val_fraction, "seed": seed}}
 
 
-def imagefolder_tensors(root: str | Path, size: int) -> dict:
-    """``root/train`` and ``root/val`` in torchvision's ImageFolder layout, resized to ``size``."""
+IMAGEFOLDER_SPLITS = ("train", "val")
+
+
+def imagefolder_files(root: str | Path) -> list[Path]:
+    """Every file under ``root/train`` and ``root/val``, sorted: what the tensor cache depends on."""
+    root = Path(root)
+    return sorted(p for split in IMAGEFOLDER_SPLITS if (root / split).is_dir()
+                  for p in (root / split).rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _load_image(path: str | Path, size: int | None, mode: str) -> np.ndarray:
+    """One image as uint8 (C, H, W) in ``mode`` (L or RGB), centre-cropped to a square and resized
+    to ``size`` (``None``: as it is)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert(mode)
+        if size is not None:
+            w, h = image.size
+            if w != h:
+                side = min(w, h)
+                left, top = (w - side) // 2, (h - side) // 2
+                image = image.crop((left, top, left + side, top + side))
+            if image.size != (size, size):
+                image = image.resize((size, size), Image.BILINEAR)
+        array = np.asarray(image, dtype=np.uint8)
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def imagefolder_tensors(root: str | Path, size: int | str = "auto", channels: int | str = "auto") -> dict:
+    """``root/train`` and ``root/val`` in torchvision's ImageFolder layout (see the module docstring)."""
+    from PIL import Image
     from torchvision.datasets import ImageFolder
 
     root = Path(root)
-    out = {"source": {"root": str(root), "size": size}}
-    for split in ("train", "val"):
+    folders = {}
+    for split in IMAGEFOLDER_SPLITS:
         if not (root / split).is_dir():
             raise DataError(f"imagefolder root {root} has no '{split}' folder of class sub-folders")
-        folder = ImageFolder(str(root / split))
-        if split == "train":
-            out["classes"] = folder.classes
-        elif folder.classes != out["classes"]:
-            raise DataError(f"{root}/val has classes {folder.classes}, {root}/train has {out['classes']}")
-        images = np.stack([_resize_rgb(Path(path).read_bytes(), size) for path, _ in folder.samples])
+        folders[split] = ImageFolder(str(root / split))
+    if folders["val"].classes != folders["train"].classes:
+        raise DataError(f"{root}/val has classes {folders['val'].classes}, {root}/train has "
+                        f"{folders['train'].classes}")
+    paths = [path for folder in folders.values() for path, _ in folder.samples]
+    shapes, modes = set(), set()
+    for path in paths:
+        with Image.open(path) as image:
+            shapes.add(image.size)
+            modes.add(image.mode)
+    if size == "auto":
+        if len(shapes) != 1 or len({*next(iter(shapes))}) != 1:
+            raise DataError(f"the images under {root} are not all of one square size ({sorted(shapes)[:4]}...): "
+                            "set data.imagefolder.size to the side they should be cropped and resized to")
+        size_px = None
+    else:
+        size_px = int(size)
+    grayscale = modes <= {"1", "L", "LA", "I", "I;16", "F"}
+    mode = {"auto": "L" if grayscale else "RGB", 1: "L", 3: "RGB"}[channels]
+    out = {"classes": folders["train"].classes,
+           "source": {"root": str(root), "size": size, "channels": channels, "mode": mode}}
+    for split, folder in folders.items():
+        images = np.stack([_load_image(path, size_px, mode) for path, _ in folder.samples])
         out[split] = _split(images, [label for _, label in folder.samples])
     return out
 
@@ -188,5 +243,5 @@ def build_cache(dataset: str, settings: dict, archive: str | Path | None = None,
     if dataset == "imagefolder":
         if not settings.get("root"):
             raise DataError("data.imagefolder.root is not set: point it at a folder with train/ and val/")
-        return imagefolder_tensors(settings["root"], int(settings["size"]))
+        return imagefolder_tensors(settings["root"], settings.get("size", "auto"), settings.get("channels", "auto"))
     raise DataError(f"unknown data set {dataset!r}; choose one of {DATASETS}")
