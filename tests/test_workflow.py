@@ -31,14 +31,16 @@ TINY = {
 }
 # the ids of TINY's two finetune runs (width, weight decay, batch size, lr, epochs)
 RUN_IDS = ["w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"]
-COPIED = ["Snakefile", "config.yaml", "workflow", "src", "envs"]
+COPIED = ["Snakefile", "config.yaml", "workflow", "src", "envs", "profiles"]
 
 
 def copy_repo(dest: Path) -> Path:
     dest.mkdir(parents=True)
     for name in COPIED:
         src = REPO / name
-        if src.is_dir():
+        if src.is_symlink():  # profiles -> workflow/profiles
+            (dest / name).symlink_to(src.readlink())
+        elif src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy2(src, dest / name)
@@ -114,7 +116,12 @@ def test_layer_probe_tables_and_figures(done):
     assert set(runs.estimator) == {"cdg", "nes-10", "ste-vanilla"}
     assert set(runs.run_id) == set(RUN_IDS)
     assert (runs.k == 6).all() and runs.layer.nunique() == 1 and runs.loss_decrease.notna().all()
-    assert runs[runs.estimator == "cdg"].cos_to_cdg.to_list() == pytest.approx([1.0] * int((runs.estimator == "cdg").sum()))
+    # CDG against itself: cosine 1, or undefined (NaN) where its gradient on the K sampled coordinates is exactly
+    # 0 (a binary layer: a step of eps may flip no activation of the batch; it happens at width 2)
+    cdg = runs[runs.estimator == "cdg"]
+    assert (cdg.grad_norm > 0).any()
+    assert cdg.cos_to_cdg[cdg.grad_norm > 0].to_list() == pytest.approx([1.0] * int((cdg.grad_norm > 0).sum()))
+    assert cdg.cos_to_cdg[cdg.grad_norm == 0].isna().all()
     best = pd.read_csv(done / "results/tables/layerprobe_best.csv")
     assert len(best) == 3 * 2
     for name in ["lr_curves", "best_vs_hyperparameter"]:
@@ -134,6 +141,27 @@ def test_second_run_has_nothing_to_do(done):
     result = snakemake(done, current_config(done), "--dry-run")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_deleted_intermediate_file_is_remade_when_named(done):
+    sweep = "results/probe/sweeps/coarse/cdg/dim2.csv"
+    kept = (done / sweep).read_bytes()
+    (done / sweep).unlink()
+    before = mtimes(done)
+    result = snakemake(done, current_config(done), sweep)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (done / sweep).read_bytes() == kept  # deterministic: the same rows again
+    after = mtimes(done)
+    assert {p for p in before if after[p] != before[p]} <= {"results/probe/sweeps/fine/cdg/dim2.csv",
+                                                            "results/probe/fine_grids/cdg/dim2.json"}
+
+
+def test_a_moved_checkout_has_nothing_to_do(done, tmp_path):
+    moved = tmp_path / "elsewhere" / "repo"
+    shutil.copytree(done, moved, symlinks=True)  # copy2: contents and mtimes, as mv or rsync -a would keep
+    result = snakemake(moved, current_config(done), "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
 
 
 def test_changing_nes_sigma_reruns_only_nes_jobs(done):
@@ -190,10 +218,12 @@ def test_non_finite_loss_stops_the_job_with_a_message(tmp_path):
     config = {**TINY, "estimators": ["cdg"], "probe": {**TINY["probe"], "dims": [2], "seeds": [0],
                                                        "init_scale": 1e39},
               "figures": {"panels": [{"title": "CDG", "estimators": ["cdg"]}]}}
-    result = snakemake(repo, config, "--cores", "1")
+    result = snakemake(repo, config, "--cores", "1", "results/probe/gradients/cdg/dim2/seed0.pt")
     assert result.returncode != 0
     log = (repo / "results/logs/probe/gradients/cdg/dim2/seed0.log").read_text()
     assert "NaN or infinite" in log
+    # the default profile (profiles/default) prints the failing job's log on the console
+    assert "NaN or infinite" in result.stdout + result.stderr
     assert not (repo / "results/probe/gradients/cdg/dim2/seed0.pt").exists()
     assert not list((repo / "results/probe/gradients/cdg/dim2").glob("*.part"))
 

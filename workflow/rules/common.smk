@@ -1,5 +1,8 @@
 # Config validation, wildcard constraints, input functions shared by every rule module.
+import os
+
 from bnnprobe.config import ConfigError, probe_estimators, validate_config
+from bnnprobe.data import imagefolder_files
 from bnnprobe.finetune import resolve_runs
 from bnnprobe.naming import FAMILY_MODULES, NAME_PATTERN, family, settings_for
 
@@ -25,8 +28,10 @@ wildcard_constraints:
 
 
 def library(*modules):
-    """Absolute paths of src/bnnprobe modules: rules list the code they run so that edits re-run them."""
-    return [str(REPO / "src" / "bnnprobe" / m) for m in modules]
+    """src/bnnprobe modules, relative to the working directory: rules list the code they run so that
+    edits re-run them, and relative paths keep a moved checkout from re-running everything.
+    """
+    return [os.path.relpath(REPO / "src" / "bnnprobe" / m) for m in modules]
 
 
 PROBLEM_CODE = library(
@@ -75,7 +80,12 @@ def gpu_count(wildcards):
 def gradient_mem_mb(wildcards):
     p = config["probe"]
     data_mb = 3 * p["batch_size"] * int(wildcards.dim) * 8 / 2**20
-    return int(config["compute"]["memory_budget_mb"] * 1.5 + data_mb + 1024)
+    budget = config["compute"]["memory_budget_mb"]
+    if (
+        budget == "auto"
+    ):  # the job resolves it by the device it gets; ask for the larger case
+        budget = 16 if config["compute"]["device"] == "cpu" else 2048
+    return int(budget * 1.5 + data_mb + 1024)
 
 
 def sweep_inputs(wildcards):
@@ -101,6 +111,11 @@ def ucm_offline_split(wildcards):
 
 def data_cache_inputs(wildcards):
     inputs = {"code": library("data.py")}
+    if wildcards.dataset == "imagefolder" and config["data"]["imagefolder"]["root"]:
+        # every image is an input: adding, removing or editing one remakes the cache
+        inputs["images"] = [
+            str(p) for p in imagefolder_files(config["data"]["imagefolder"]["root"])
+        ]
     if wildcards.dataset == "cifar10":
         inputs["archive"] = "results/data/cifar10/cifar-10-python.tar.gz"
     elif wildcards.dataset == "ucm":
