@@ -34,16 +34,29 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/probe.smk"
-include: "workflow/rules/tables.smk"
-include: "workflow/rules/figures.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/layerprobe.smk"
 
 
+# Tables and figures take a second or two: they run on the submitting host, not as cluster jobs.
+localrules:
+    probe_tables,
+    probe_figures,
+    probe_lr_curves,
+    finetune_table,
+    finetune_figures,
+    layerprobe_tables,
+    layerprobe_figures,
+    all,
+    probe,
+    finetune,
+    layerprobe,
+
+
 rule all:
+    """Every study: the MLP probe, the finetunes and the layer probe."""
     default_target: True
     input:
-        rules.probe_tables.output,
-        rules.probe_figures.output,
-        rules.finetune_table.output,
-        rules.layerprobe_tables.output,
+        rules.probe.input,
+        rules.finetune.input,
+        rules.layerprobe.input,

@@ -112,7 +112,7 @@ def test_layer_names_match_the_model():
     import torch
 
     from bnnprobe.config import probe_layers
-    from bnnprobe.resnet import ResNet18
+    from bnnprobe.finetune.resnet import ResNet18
 
     model = ResNet18(10, width=2, in_channels=3, image_size=32, binary=True)
     expected = [name for name, module in model.named_modules()
@@ -139,7 +139,7 @@ def test_config_check_command(tmp_path):
 def test_memory_budget_default_follows_the_device():
     import torch
 
-    from bnnprobe.study import resolve_memory_budget
+    from bnnprobe.device import resolve_memory_budget
 
     config = load_config(REPO / "config.yaml")
     assert config["compute"]["memory_budget_mb"] == "auto"

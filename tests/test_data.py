@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bnnprobe.data import DataError, cifar10_tensors, digits_tensors, fetch, imagefolder_tensors, ucm_tensors
+from bnnprobe.finetune.data import DataError, cifar10_tensors, digits_tensors, fetch, imagefolder_tensors, ucm_tensors
 
 RNG = np.random.default_rng(0)
 

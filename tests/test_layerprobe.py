@@ -5,11 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bnnprobe.data import digits_tensors
+from bnnprobe.finetune.data import digits_tensors
 from bnnprobe.estimators import estimate
 from bnnprobe.estimators.cdg import cdg
-from bnnprobe.layerprobe import LayerProbeProblem, LayerProbeSpec, default_layer
-from bnnprobe.resnet import ResNet18
+from bnnprobe.layerprobe.problem import LayerProbeProblem, LayerProbeSpec, default_layer
+from bnnprobe.finetune.resnet import ResNet18
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,9 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    # 9 estimators x 6 dims x 3 seeds gradients, 9 x 6 sweeps, tables, figures, all
-    assert counts.get("probe_gradients") == "162", result.stdout
-    assert counts.get("probe_sweep") == "54", result.stdout
+    # 9 estimators x 6 dims gradient jobs (3 seeds each), a sweep job per estimator (all dims), 11 finetune
+    # runs x 8 estimators layer-probe gradient jobs (3 seeds each), a layer sweep job per estimator
+    assert counts.get("probe_gradients") == "54", result.stdout
+    assert counts.get("probe_sweep") == "9", result.stdout
+    assert counts.get("layerprobe_gradients") == "88" and counts.get("layerprobe_sweep") == "8", result.stdout
     print(f"paper preset dry run: {seconds:.1f} s")

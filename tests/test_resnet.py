@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bnnprobe.resnet import ResNet18, XNORConv2d, xnor_from_full_precision
+from bnnprobe.finetune.resnet import ResNet18, XNORConv2d, xnor_from_full_precision
 
 
 def test_xnor_conv_equals_direct_computation():

@@ -8,12 +8,19 @@ import pytest
 import torch
 from scipy import stats
 
-from bnnprobe.lrgrid import extension_grid, fine_grid
+from bnnprobe.analysis.lrgrid import extension_grid, fine_grid
+from bnnprobe.analysis.sweep import loss_decreases, sweep_coarse_and_fine, sweep_groups
+from bnnprobe.analysis.tables import best_table, runs_table, summary_table
+from bnnprobe.device import Compute
 from bnnprobe.mlp import MLPProbe, MLPSpec
-from bnnprobe.study import compute_gradients
-from bnnprobe.sweep import loss_decreases, sweep_coarse_and_fine, sweep_record
-from bnnprobe.tables import best_table, runs_table, summary_table
+from bnnprobe.mlp.source import SOURCE as MLP
+from bnnprobe.probes import PROBES
+from bnnprobe.study import compute_record
 from reference import layers_from_theta, mse
+
+CPU = Compute.from_config({"device": "cpu"})
+MLP_KEY, MLP_COLUMNS = PROBES["mlp"].row_key, PROBES["mlp"].run_columns
+BY_DIM = PROBES["mlp"].summary_by
 
 
 def test_loss_decrease_equals_direct_computation():
@@ -31,17 +38,24 @@ def test_loss_decrease_equals_direct_computation():
 
 
 def test_sweep_rows_and_cosines():
-    spec = MLPSpec(dim=2, seed=0, batch_size=300, num_batches=2)
+    spec = MLPSpec(dim=2, seed=0, batch_size=300, num_batches=2).as_dict()
     settings = {"eps": 0.05, "scheme": "forward"}
-    cdg = compute_gradients(spec, "cdg", settings)
-    ste = compute_gradients(spec, "ste-vanilla", {"variant": "vanilla"})
-    rows = sweep_record(ste, [0.01, 0.1], "coarse", cdg)
+    cdg = compute_record(MLP, spec, "cdg", settings, CPU)
+    ste = compute_record(MLP, spec, "ste-vanilla", {"variant": "vanilla"}, CPU)
+    no_fine = {"mode": "none", "points": 2, "span_decades": 1.0, "low": 0.01, "high": 1.0}
+    ((group, rows, fine_lrs, _),) = sweep_groups(MLP, [ste], [cdg], [{"dim": 2}], [0.01, 0.1], no_fine, CPU)
+    assert group == {"dim": 2} and fine_lrs == [] and list(rows.columns) == MLP_COLUMNS
     assert len(rows) == 4 and list(rows["batch"]) == [0, 0, 1, 1]
     for b in range(2):
         a, c = ste["gradients"][b].double(), cdg["gradients"][b].double()
         cos = float(a @ c / (a.norm() * c.norm()))
         assert rows[rows["batch"] == b]["cos_to_cdg"].iloc[0] == pytest.approx(cos, rel=1e-9)
-    assert sweep_record(cdg, [0.1], "coarse", cdg)["cos_to_cdg"].to_list() == pytest.approx([1.0, 1.0])
+        # the loss decrease of the stored gradient, recomputed on the batch rebuilt from the spec
+        problem = MLPProbe(MLPSpec(**spec)).batch(b)
+        _, direct = loss_decreases(problem, ste["gradients"][b], [0.01, 0.1])
+        assert rows[rows["batch"] == b]["loss_decrease"].to_list() == pytest.approx(list(direct), rel=1e-12)
+    ((_, rows, _, _),) = sweep_groups(MLP, [cdg], [cdg], [{"dim": 2}], [0.1], no_fine, CPU)
+    assert rows["cos_to_cdg"].to_list() == pytest.approx([1.0, 1.0])
 
 
 def _runs():
@@ -59,8 +73,8 @@ def _runs():
 
 
 def test_summary_statistics_match_naive_formulas():
-    runs = runs_table([_runs()])
-    summary = summary_table(runs)
+    runs = runs_table([_runs()], MLP_KEY, MLP_COLUMNS)
+    summary = summary_table(runs, BY_DIM)
     for _, row in summary.iterrows():
         values = runs[(runs.estimator == row.estimator) & (runs.lr == row.lr)]["loss_decrease"].to_list()
         n = len(values)
@@ -72,7 +86,7 @@ def test_summary_statistics_match_naive_formulas():
         assert row.loss_decrease_std == pytest.approx(std)
         assert row.loss_decrease_ci95_low == pytest.approx(mean - half)
         assert row.loss_decrease_ci95_high == pytest.approx(mean + half)
-    best = best_table(summary)
+    best = best_table(summary, BY_DIM)
     assert list(best["best_lr"]) == [0.1, 0.1]
 
 
@@ -83,7 +97,7 @@ def test_best_lr_at_the_grid_edge_is_flagged():
     for est, by_lr in decrease.items():
         for lr, value in by_lr.items():
             rows.append({"estimator": est, "dim": 4, "lr": lr, "loss_decrease_mean": value})
-    best = best_table(pd.DataFrame(rows))
+    best = best_table(pd.DataFrame(rows), BY_DIM)
     assert list(best["best_lr"]) == [0.1, 1.0]
     assert list(best["best_lr_at_edge"]) == [False, True]
     assert list(best["n_lrs_tried"]) == [3, 3]
@@ -92,7 +106,7 @@ def test_best_lr_at_the_grid_edge_is_flagged():
 def test_duplicate_rows_are_refused():
     runs = _runs()
     with pytest.raises(ValueError, match="duplicate"):
-        runs_table([runs, runs.head(1)])
+        runs_table([runs, runs.head(1)], MLP_KEY, MLP_COLUMNS)
 
 
 def test_fine_grid_auto_fixed_none():
@@ -130,7 +144,7 @@ def test_auto_fine_grid_is_extended_until_the_optimum_is_bracketed():
 
 
 def test_device_choice():
-    from bnnprobe.study import least_loaded_gpu, resolve_device
+    from bnnprobe.device import least_loaded_gpu, resolve_device
 
     assert least_loaded_gpu([5, 9, 9, 1]) == 1
     assert resolve_device("cpu").type == "cpu"

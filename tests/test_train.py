@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 import torch
 
-from bnnprobe.data import digits_tensors
-from bnnprobe.train import METRIC_COLUMNS, NonFiniteTrainingLoss, TrainSettings, augment, train
+from bnnprobe.finetune.data import digits_tensors
+from bnnprobe.finetune.train import METRIC_COLUMNS, NonFiniteTrainingLoss, TrainSettings, augment, train
 from conftest import REPO
 
 SCRIPT = textwrap.dedent("""
     import sys, torch
     sys.path.insert(0, {src!r})
-    from bnnprobe.data import digits_tensors
-    from bnnprobe.resnet import ResNet18
-    from bnnprobe.train import TrainSettings, train
+    from bnnprobe.finetune.data import digits_tensors
+    from bnnprobe.finetune.resnet import ResNet18
+    from bnnprobe.finetune.train import TrainSettings, train
     torch.set_num_threads(1)
     torch.manual_seed(0)
     kill_at_step = int(sys.argv[3]) if len(sys.argv) > 3 else None
@@ -111,8 +111,8 @@ def test_small_channel_xnor_resnet_trains_on_an_avx2_cpu(tmp_path):
 
 
 def test_channels_last_except_where_onednn_avx2_breaks():
-    from bnnprobe.resnet import ResNet18
-    from bnnprobe.train import activation_memory_format
+    from bnnprobe.finetune.resnet import ResNet18
+    from bnnprobe.finetune.train import activation_memory_format
 
     def fmt(width, device="cpu"):
         return activation_memory_format(ResNet18(10, width=width, in_channels=1, image_size=8, binary=True), device)

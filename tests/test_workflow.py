@@ -15,23 +15,10 @@ from conftest import REPO
 
 pytestmark = pytest.mark.workflow
 
-TINY = {
-    "probe": {"dims": [2, 3], "seeds": [0, 1], "num_batches": 2, "batch_size": 256},
-    "estimators": ["cdg", "nes-10", "ste-vanilla", "guided-es"],
-    "guided_es": {"population": 10},
-    "lr": {"coarse": [0.01, 0.1, 1.0], "fine": {"points": 3}},
-    "compute": {"device": "cpu", "memory_budget_mb": 16, "threads": 1},
-    "figures": {"panels": [{"title": "ES", "estimators": ["cdg", "nes-10", "guided-es"]},
-                           {"title": "STE", "estimators": ["cdg", "ste-vanilla"]}]},
-    "finetune": {"dataset": "digits", "seeds": [0], "last_epochs": 2,
-                 "pretrain": {"epochs": 1, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0},
-                 "defaults": {"epochs": 3, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0},
-                 "runs": [{"width": 2, "weight_decay": 0.0}, {"width": 2, "weight_decay": 1e-4, "lr": 4e-3}]},
-    "layerprobe": {"k": 6, "batch_size": 32, "seeds": [0], "estimators": ["cdg", "nes-10", "ste-vanilla"]},
-}
+TINY = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())  # the tiny config users can run too
 # the ids of TINY's two finetune runs (width, weight decay, batch size, lr, epochs)
 RUN_IDS = ["w2_wd0_bs128_lr0.002_ep3", "w2_wd0.0001_bs128_lr0.004_ep3"]
-COPIED = ["Snakefile", "config.yaml", "workflow", "src", "envs", "profiles"]
+COPIED = ["Snakefile", "config.yaml", "workflow", "src", "envs", "profiles", ".test"]
 
 
 def copy_repo(dest: Path) -> Path:
@@ -129,12 +116,17 @@ def test_layer_probe_tables_and_figures(done):
 
 
 def test_gradient_record_has_documented_keys(done):
+    from bnnprobe.study import RECORD_FORMAT
+
     record = torch.load(done / "results/probe/gradients/nes-10/dim3/seed1.pt", weights_only=True)
-    for key in ["format", "estimator", "settings", "spec", "dtype", "student", "teacher", "batch_seeds",
-                "gradients", "loss_before", "seconds", "n_loss_evals", "device"]:
-        assert key in record
+    assert sorted(record) == sorted(["format", "probe", "estimator", "settings", "spec", "key", "fingerprint", "dtype",
+                                     "seed_parts", "gradients", "loss_before", "seconds", "n_loss_evals", "device"])
+    assert record["format"] == RECORD_FORMAT and record["probe"] == "mlp" and record["key"] == {"dim": 3, "seed": 1}
     assert record["gradients"].shape == (2, 3 * 3 * 4)
     assert record["settings"] == {"population": 10, "sigma": 0.01, "fitness_shaping": False}
+    layer = torch.load(done / f"results/layerprobe/gradients/{RUN_IDS[0]}/cdg/seed0.pt", weights_only=True)
+    assert layer["probe"] == "layer" and sorted(layer) == sorted(record)  # one record format for every probe
+    assert layer["key"]["run_id"] == RUN_IDS[0] and layer["fingerprint"]["coords"].numel() == layer["key"]["k"] == 6
 
 
 def test_second_run_has_nothing_to_do(done):
@@ -152,8 +144,10 @@ def test_a_deleted_intermediate_file_is_remade_when_named(done):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (done / sweep).read_bytes() == kept  # deterministic: the same rows again
     after = mtimes(done)
-    assert {p for p in before if after[p] != before[p]} <= {"results/probe/sweeps/fine/cdg/dim2.csv",
-                                                            "results/probe/fine_grids/cdg/dim2.json"}
+    # only the other outputs of the same job (CDG's sweeps of every dim) are written again
+    rewritten = {p for p in before if after[p] != before[p]}
+    assert rewritten and all(p.startswith(("results/probe/sweeps/", "results/probe/fine_grids/")) and "/cdg/" in p
+                             for p in rewritten), rewritten
 
 
 def test_a_moved_checkout_has_nothing_to_do(done, tmp_path):
@@ -185,18 +179,29 @@ def test_changing_nes_sigma_reruns_only_nes_jobs(done):
     assert record["settings"]["sigma"] == 0.02
 
 
-def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
-    before = mtimes(done)
-    module = done / "src/bnnprobe/estimators/ste.py"
-    module.write_text(module.read_text() + "\n# edited\n")
-    result = snakemake(done, current_config(done))
+def rewritten_after_editing(repo: Path, module: str) -> set:
+    """Append a comment to a library module, run again, return the result files written again."""
+    before = mtimes(repo)
+    path = repo / "src" / "bnnprobe" / module
+    path.write_text(path.read_text() + "\n# edited\n")
+    result = snakemake(repo, current_config(repo))
     assert result.returncode == 0, result.stderr[-3000:]
-    after = mtimes(done)
-    gradients = {p for p in before if after[p] != before[p] and "/gradients/" in p}
+    after = mtimes(repo)
+    return {p for p in before if after[p] != before[p]}
+
+
+def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
+    gradients = {p for p in rewritten_after_editing(done, "estimators/ste.py") if "/gradients/" in p}
     # ste.py is run by the STE estimators and by guided ES (its guides), not by CDG or NES
     assert gradients == ({f"results/probe/gradients/{e}/dim{d}/seed{s}.pt"
                           for e in ("ste-vanilla", "guided-es") for d in (2, 3) for s in (0, 1)}
                          | {f"results/layerprobe/gradients/{r}/ste-vanilla/seed0.pt" for r in RUN_IDS})
+
+
+def test_editing_figures_redraws_every_figure_and_nothing_else(done):
+    rewritten = rewritten_after_editing(done, "analysis/figures.py")
+    figures = {p for p in mtimes(done) if p.startswith("results/figures/")}
+    assert rewritten == figures and len(figures) >= 8
 
 
 @pytest.mark.parametrize("edit,key", [
@@ -220,7 +225,7 @@ def test_non_finite_loss_stops_the_job_with_a_message(tmp_path):
               "figures": {"panels": [{"title": "CDG", "estimators": ["cdg"]}]}}
     result = snakemake(repo, config, "--cores", "1", "results/probe/gradients/cdg/dim2/seed0.pt")
     assert result.returncode != 0
-    log = (repo / "results/logs/probe/gradients/cdg/dim2/seed0.log").read_text()
+    log = (repo / "results/logs/probe/gradients/cdg/dim2.log").read_text()
     assert "NaN or infinite" in log
     # the default profile (profiles/default) prints the failing job's log on the console
     assert "NaN or infinite" in result.stdout + result.stderr

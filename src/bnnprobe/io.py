@@ -9,8 +9,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-
 
 class UnreadableFileError(OSError):
     """A result file that exists but cannot be read back (truncated by a killed job, a full disk, ...)."""
@@ -49,12 +47,16 @@ def atomic_path(path: str | Path):
 
 
 def save_torch(obj, path) -> None:
+    import torch  # here: table and figure jobs import this module and need no torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def load_torch(path, map_location="cpu"):
     """``torch.load`` (tensors and plain containers only) that names the file it cannot read."""
+    import torch
+
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:

@@ -61,6 +61,11 @@ class ProbeProblem:
         both = self.losses(torch.cat([theta + deltas, theta - deltas]))
         return both[: len(deltas)], both[len(deltas):]
 
+    def exact_cdg(self, eps: float, scheme: str = "forward") -> torch.Tensor | None:
+        """Hook: the CDG of every coordinate by a fast exact path, or ``None`` where the problem has
+        none (then :func:`bnnprobe.estimators.cdg.cdg` evaluates perturbed copies)."""
+        return None
+
     def ste_gradient(self, variant: str, params=None) -> torch.Tensor:
         """Gradient of the loss at ``theta0`` w.r.t. the probed coordinates, using an STE."""
         raise NotImplementedError(f"{type(self).__name__} offers no STE gradient")

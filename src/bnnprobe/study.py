@@ -1,124 +1,161 @@
-"""The MLP probe study's expensive step: the gradients of every batch, computed once.
+"""The one study layer every probe plugs into.
 
-A gradient does not depend on the learning rate, so :func:`compute_gradients` stores
-the gradients of all batches of one (estimator, dim, seed) and every lr is evaluated
-from them later (:mod:`bnnprobe.sweep`). The record it returns is what the workflow
-saves as ``results/probe/gradients/<estimator>/dim<dim>/seed<seed>.pt``; its keys:
+A probe is (a source of problems, the estimators, seeds) -> gradient records -> lr
+sweeps -> tables -> figures. This module makes and reads the records;
+:func:`bnnprobe.analysis.sweep.sweep_groups` sweeps them and
+:func:`bnnprobe.analysis.tables.probe_tables` tabulates the rows, for every probe alike.
+A probe contributes only a :class:`ProbeSource` (how to build its problems from a spec,
+what identifies a problem) and its columns (:data:`bnnprobe.probes.PROBES`); the MLP
+probe (:mod:`bnnprobe.mlp.source`) and the layer probe (:mod:`bnnprobe.layerprobe.source`)
+are two such sources.
 
-``format``           record format version (int)
-``estimator``        estimator name, e.g. ``nes-5000``
-``settings``         the estimator's settings (eps, sigma, population, ...)
-``spec``             the problem (:class:`bnnprobe.mlp.MLPSpec` as a dict)
-``dtype``            floating type of the evaluation (``float32``)
-``student``          the student's initial layers, list of (dim, dim+1) float64 tensors ``[W | b]``
-``teacher``          the teacher's layers, same layout
-``batch_seeds``      the derived seed of each batch's inputs (ints)
-``gradients``        float32 tensor (num_batches, n_coords): one flat gradient per batch
-``loss_before``      float64 tensor (num_batches,): the student's loss on each batch
-``seconds``          float64 tensor (num_batches,): wall time of each batch's estimate
-``n_loss_evals``     int tensor (num_batches,): loss evaluations the estimator's definition uses
-``device``           where it ran
+A gradient does not depend on the learning rate, so :func:`compute_record` stores the
+gradients of every batch of one (source spec, estimator) and every lr is evaluated from
+them later (:func:`bnnprobe.analysis.sweep.sweep_groups`). A record (format :data:`RECORD_FORMAT`) has the keys
+
+``format``        record format version (int)
+``probe``         the source's name (``mlp``, ``layer``)
+``estimator``     estimator name, e.g. ``nes-5000``
+``settings``      the estimator's settings (eps, sigma, population, ...)
+``spec``          what the source rebuilds the problems from (a dict)
+``key``           the key columns of its rows (e.g. ``{"dim": 16, "seed": 1}``)
+``fingerprint``   tensors that identify the problem (the MLP's teacher and student, a layer's
+                  sampled coordinates): a sweep checks them against the rebuilt problem
+``dtype``         floating type of the evaluation (``float32``)
+``seed_parts``    per batch, what seeded its stochastic estimators (as strings)
+``gradients``     float32 tensor (num_batches, n_coords): one flat gradient per batch
+``loss_before``   float64 tensor (num_batches,): the loss on each batch
+``seconds``       float64 tensor (num_batches,): wall time of each batch's estimate
+``n_loss_evals``  int tensor (num_batches,): loss evaluations the estimator's definition uses
+``device``        where it ran
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import torch
 
-from .estimators import estimate
-from .mlp import MLPProbe, MLPSpec
-from .seeding import derive_seed
+from .device import Compute
+from .io import UnreadableFileError, load_torch
+from .probes import PROBES, ProbeColumns
+from .problem import ProbeProblem, check_finite
 
-RECORD_FORMAT = 1
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+RECORD_FORMAT = 2
 log = logging.getLogger(__name__)
 
 
-def least_loaded_gpu(free_bytes: list[int]) -> int:
-    """Index of the GPU with the most free memory (the first on ties)."""
-    return max(range(len(free_bytes)), key=lambda i: (free_bytes[i], -i))
+class ProblemSet:
+    """The problems of one spec: ``num_batches`` batches, each a :class:`ProbeProblem`."""
+
+    key: dict
+    num_batches: int
+    description: str
+
+    def problem(self, b: int) -> ProbeProblem:
+        raise NotImplementedError
+
+    def seed_parts(self, b: int) -> tuple:
+        """What seeds the stochastic estimators on batch ``b``."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict:
+        """Tensors that identify the problems (checked when a record is swept)."""
+        raise NotImplementedError
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto``: the visible GPU with the most free memory, else the CPU.
+class ProbeSource:
+    """A probe's adapter to the study layer: its name (a key of :data:`bnnprobe.probes.PROBES`, which
+    holds its columns) and how to build the problems of a spec."""
 
-    Neither Snakemake nor its SLURM plugin sets CUDA_VISIBLE_DEVICES on a shared node, so a
-    job picks its GPU itself; under SLURM's GPU binding only the allocated ones are visible.
-    An explicit ``cuda`` without a visible GPU is an error.
-    """
-    if device == "auto":
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        free = [torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())]
-        return torch.device("cuda", least_loaded_gpu(free))
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"compute.device is {device!r} but no CUDA device is visible; use 'auto' or 'cpu'")
-    return torch.device(device)
+    name: str
+
+    @property
+    def columns(self) -> ProbeColumns:
+        return PROBES[self.name]
+
+    def open(self, spec: dict, compute: Compute) -> ProblemSet:
+        raise NotImplementedError
 
 
-# Default memory budget of one block of stacked forward passes. On a CPU the block must stay in the
-# caches: 2048 MB made NES 3.4x slower per member than 16 MB (dim 16, batch 160000, measured); a
-# GPU wants large blocks to fill its cores.
-MEMORY_BUDGET_MB = {"cpu": 16.0, "cuda": 2048.0}
+class RecordError(ValueError):
+    """A gradient record that cannot be used; the message names the file and what to do."""
 
 
-def resolve_memory_budget(memory_budget_mb: float | str, device: torch.device) -> float:
-    """``auto``: the default for the device's type (:data:`MEMORY_BUDGET_MB`); a number is kept."""
-    if memory_budget_mb == "auto":
-        return MEMORY_BUDGET_MB.get(torch.device(device).type, MEMORY_BUDGET_MB["cpu"])
-    return float(memory_budget_mb)
+def compute_record(source: ProbeSource, spec: dict, estimator: str, settings: dict, compute: Compute) -> dict:
+    """The gradients of every batch of ``spec`` by ``estimator`` (see the module docstring)."""
+    from .estimators import estimate
 
-
-def compute_gradients(spec: MLPSpec, estimator: str, settings: dict, device: str = "cpu",
-                      dtype: str = "float32", memory_budget_mb: float | str = "auto") -> dict:
-    dev = resolve_device(device)
-    probe = MLPProbe(spec, device=dev, dtype=DTYPES[dtype],
-                     memory_budget_mb=resolve_memory_budget(memory_budget_mb, dev))
+    problems = source.open(spec, compute)
     grads, losses, seconds, evals = [], [], [], []
     started = time.perf_counter()
-    for b in range(spec.num_batches):
-        problem = probe.batch(b)
+    for b in range(problems.num_batches):
+        problem = problems.problem(b)
         t0 = time.perf_counter()
-        result = estimate(estimator, problem, settings, seed_parts=(spec.dim, spec.seed, b))
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+        result = estimate(estimator, problem, settings, seed_parts=problems.seed_parts(b))
+        compute.synchronize()
         seconds.append(time.perf_counter() - t0)
-        if not bool(torch.isfinite(result.gradient).all()):
-            raise FloatingPointError(f"{estimator} gave a NaN or infinite gradient on {problem.description}")
+        check_finite(result.gradient, f"the {estimator} gradient on {problem.description}")
         grads.append(result.gradient.float().cpu())
         losses.append(problem.loss())
         evals.append(result.n_loss_evals)
         done = b + 1
         elapsed = time.perf_counter() - started
-        log.info("%s dim=%d seed=%d: batch %d/%d in %.2fs (ETA %.0fs)", estimator, spec.dim, spec.seed, done,
-                 spec.num_batches, seconds[-1], elapsed / done * (spec.num_batches - done))
+        log.info("%s on %s: batch %d/%d in %.2fs (ETA %.0fs)", estimator, problems.description, done,
+                 problems.num_batches, seconds[-1], elapsed / done * (problems.num_batches - done))
     return {
         "format": RECORD_FORMAT,
+        "probe": source.name,
         "estimator": estimator,
         "settings": dict(settings),
-        "spec": spec.as_dict(),
-        "dtype": dtype,
-        "student": [t.clone() for t in probe.student],
-        "teacher": [t.clone() for t in probe.teacher],
-        "batch_seeds": [derive_seed(*probe.batch_seed_parts(b)) for b in range(spec.num_batches)],
+        "spec": dict(spec),
+        "key": dict(problems.key),
+        "fingerprint": problems.fingerprint(),
+        "dtype": str(compute.dtype).removeprefix("torch."),
+        "seed_parts": [list(map(str, problems.seed_parts(b))) for b in range(problems.num_batches)],
         "gradients": torch.stack(grads),
         "loss_before": torch.tensor(losses, dtype=torch.float64),
         "seconds": torch.tensor(seconds, dtype=torch.float64),
         "n_loss_evals": torch.tensor(evals, dtype=torch.int64),
-        "device": str(dev),
+        "device": str(compute.device),
     }
 
 
-def probe_from_record(record: dict, device: str = "cpu", memory_budget_mb: float | str = "auto") -> MLPProbe:
-    """Rebuild the problem a record was computed on, and check it really is the same one."""
-    if record.get("format") != RECORD_FORMAT:
-        raise ValueError(f"gradient record has format {record.get('format')!r}, expected {RECORD_FORMAT}")
-    dev = resolve_device(device)
-    probe = MLPProbe(MLPSpec(**record["spec"]), device=dev, dtype=DTYPES[record["dtype"]],
-                     memory_budget_mb=resolve_memory_budget(memory_budget_mb, dev))
-    if not all(torch.equal(a, b) for a, b in zip(probe.student, record["student"])):
-        raise ValueError("the stored student weights differ from the ones the code generates for this spec; "
-                         "the record was made by another version of bnnprobe: delete it and re-run")
-    return probe
+def load_record(path: str | Path, source: ProbeSource | None = None) -> dict:
+    """A record from disk, checked: readable, of this version's format and (if given) of ``source``."""
+    record = load_torch(path)
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        found = record.get("format") if isinstance(record, dict) else type(record).__name__
+        raise RecordError(f"{path} is a gradient record of format {found!r}; this version of bnnprobe reads "
+                          f"format {RECORD_FORMAT}: delete it and run again to remake it")
+    if source is not None and record.get("probe") != source.name:
+        raise RecordError(f"{path} is a record of the {record.get('probe')!r} probe, not of {source.name!r}")
+    return record
+
+
+def reopen(source: ProbeSource, record: dict, compute: Compute) -> ProblemSet:
+    """The problems a record was computed on, checked to be the same ones."""
+    problems = source.open(record["spec"], compute)
+    stored = record["fingerprint"]
+    current = problems.fingerprint()
+    same = stored.keys() == current.keys() and all(
+        len(stored[k]) == len(current[k]) and all(torch.equal(a.cpu(), b.cpu()) for a, b in zip(stored[k], current[k]))
+        if isinstance(stored[k], (list, tuple)) else torch.equal(stored[k].cpu(), current[k].cpu()) for k in stored)
+    if not same:
+        raise RecordError(f"the {record['estimator']} record of {problems.description} was made on another problem "
+                          "than the one this code builds from its spec (another version of bnnprobe): delete it and "
+                          "run again")
+    return problems
+
+
+def load_source(module: str) -> ProbeSource:
+    """The ``SOURCE`` of a probe's source module (``PROBES[name].source``)."""
+    import importlib
+
+    return importlib.import_module(module).SOURCE
+
+
+__all__ = ["RECORD_FORMAT", "ProbeSource", "ProblemSet", "RecordError", "UnreadableFileError", "compute_record",
+           "load_record", "load_source", "reopen"]

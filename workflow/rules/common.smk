@@ -1,10 +1,13 @@
 # Config validation, wildcard constraints, input functions shared by every rule module.
+# Everything imported here is torch-free (tests/test_architecture.py checks it): parsing stays fast.
 import os
 
+from bnnprobe.codedeps import code_files
 from bnnprobe.config import ConfigError, probe_estimators, validate_config
-from bnnprobe.data import imagefolder_files
-from bnnprobe.finetune import resolve_runs
+from bnnprobe.finetune.data import imagefolder_files
+from bnnprobe.finetune.runs import resolve_runs
 from bnnprobe.naming import FAMILY_MODULES, NAME_PATTERN, family, settings_for
+from bnnprobe.probes import PROBES
 
 try:
     validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -15,6 +18,7 @@ ESTIMATORS = probe_estimators(config)
 DIMS = config["probe"]["dims"]
 SEEDS = config["probe"]["seeds"]
 GRIDS = ["coarse", "fine"]
+ENV = "../../envs/bnnprobe.yaml"
 
 
 wildcard_constraints:
@@ -27,48 +31,42 @@ wildcard_constraints:
     run=r"w\d+_[^/]+",
 
 
-def library(*modules):
-    """src/bnnprobe modules, relative to the working directory: rules list the code they run so that
-    edits re-run them, and relative paths keep a moved checkout from re-running everything.
+# ---- code tracking (derived from each script's imports, never listed by hand) ------------------
+ESTIMATOR_FAMILIES = sorted({f"bnnprobe.estimators.{m}" for m in ("cdg", "es", "ste")})
+
+
+def relative(path):
+    """Paths relative to the working directory: a moved checkout keeps its results."""
+    return os.path.relpath(path)
+
+
+def code(script, probe=None):
+    """The bnnprobe files ``script`` runs (with the probe's source, which it imports by name).
+    Estimator families are left to gradient_code: each job tracks only its own estimator.
     """
-    return [os.path.relpath(REPO / "src" / "bnnprobe" / m) for m in modules]
+    dynamic = [PROBES[probe].source] if probe else []
+    files = code_files(
+        REPO / "workflow" / "scripts" / script,
+        dynamic=dynamic,
+        exclude=ESTIMATOR_FAMILIES,
+    )
+    return [relative(f) for f in files]
 
 
-PROBLEM_CODE = library(
-    "problem.py",
-    "seeding.py",
-    "binary.py",
-    "mlp.py",
-    "study.py",
-    "naming.py",
-    "estimators/__init__.py",
-)
+def gradient_code(probe):
+    def inputs(wildcards):
+        own = [
+            REPO / "src" / "bnnprobe" / m
+            for m in FAMILY_MODULES[family(wildcards.estimator)]
+        ]
+        return code("gradients.py", probe) + [relative(f) for f in own]
 
-
-def gradient_code(wildcards):
-    return PROBLEM_CODE + library(*FAMILY_MODULES[family(wildcards.estimator)])
-
-
-def problem_params():
-    """What the probe problem depends on (dim and seed come from the path)."""
-    keys = [
-        "num_batches",
-        "batch_size",
-        "activation",
-        "depth",
-        "teacher_seed",
-        "init_scale",
-    ]
-    return {k: config["probe"][k] for k in keys}
+    return inputs
 
 
 def compute_params():
     c = config["compute"]
-    return {
-        "device": c["device"],
-        "dtype": c["dtype"],
-        "memory_budget_mb": c["memory_budget_mb"],
-    }
+    return {k: c[k] for k in ("device", "dtype", "memory_budget_mb")}
 
 
 def gpu_count(wildcards):
@@ -77,30 +75,48 @@ def gpu_count(wildcards):
     return 1 if heavy and config["compute"]["device"] != "cpu" else 0
 
 
-def gradient_mem_mb(wildcards):
-    p = config["probe"]
-    data_mb = 3 * p["batch_size"] * int(wildcards.dim) * 8 / 2**20
+def training_gpus(wildcards):
+    return 0 if config["compute"]["device"] == "cpu" else 1
+
+
+def budget_mb():
     budget = config["compute"]["memory_budget_mb"]
     if (
         budget == "auto"
-    ):  # the job resolves it by the device it gets; ask for the larger case
-        budget = 16 if config["compute"]["device"] == "cpu" else 2048
-    return int(budget * 1.5 + data_mb + 1024)
+    ):  # a job resolves it by the device it gets; ask for the larger case
+        return 16 if config["compute"]["device"] == "cpu" else 2048
+    return budget
 
 
-def sweep_inputs(wildcards):
-    seeds = {"seed": SEEDS, "dim": wildcards.dim}
-    return {
-        "gradients": expand(
-            "results/probe/gradients/{estimator}/dim{dim}/seed{seed}.pt",
-            estimator=wildcards.estimator,
-            **seeds,
-        ),
-        "cdg": expand("results/probe/gradients/cdg/dim{dim}/seed{seed}.pt", **seeds),
-        "code": library("sweep.py", "lrgrid.py", "tables.py") + PROBLEM_CODE,
-    }
+# ---- the MLP probe ------------------------------------------------------------------------------
+def mlp_specs(wildcards):
+    """The problem specs of one (estimator, dim) gradient job: one per seed."""
+    p = config["probe"]
+    keys = [
+        "num_batches",
+        "batch_size",
+        "activation",
+        "depth",
+        "teacher_seed",
+        "init_scale",
+    ]
+    return [
+        {"dim": int(wildcards.dim), "seed": seed, **{k: p[k] for k in keys}}
+        for seed in SEEDS
+    ]
 
 
+def gradient_mem_mb(wildcards):
+    data_mb = 3 * config["probe"]["batch_size"] * int(wildcards.dim) * 8 / 2**20
+    return int(budget_mb() * 1.5 + data_mb + 1024)
+
+
+def sweep_mem_mb(wildcards):
+    data_mb = 3 * config["probe"]["batch_size"] * max(DIMS) * 8 / 2**20
+    return int(budget_mb() * 1.5 + data_mb + 1024)
+
+
+# ---- data ---------------------------------------------------------------------------------------
 UCM_SPLITS = ["train", "val", "test"]
 
 
@@ -110,7 +126,7 @@ def ucm_offline_split(wildcards):
 
 
 def data_cache_inputs(wildcards):
-    inputs = {"code": library("data.py")}
+    inputs = {}
     if wildcards.dataset == "imagefolder" and config["data"]["imagefolder"]["root"]:
         # every image is an input: adding, removing or editing one remakes the cache
         inputs["images"] = [
@@ -134,16 +150,12 @@ def data_cache_settings(dataset):
     return settings
 
 
+# ---- finetunes and the layer probe ----------------------------------------------------------------
 FINETUNE_RUNS = {run["id"]: run for run in resolve_runs(config["finetune"])}
-TRAIN_CODE = library(
-    "binary.py",
-    "resnet.py",
-    "train.py",
-    "finetune.py",
-    "data.py",
-    "io.py",
-    "seeding.py",
-)
+FT_DATASET = config["finetune"]["dataset"]
+FT_DATA = f"results/data/{FT_DATASET}/tensors.pt"
+LAYER_SEEDS = config["layerprobe"]["seeds"]
+LAYER_ESTIMATORS = probe_estimators({"estimators": config["layerprobe"]["estimators"]})
 
 
 def pretrained_model(wildcards):
@@ -151,16 +163,25 @@ def pretrained_model(wildcards):
     return f"results/finetune/pretrain/{wildcards.dataset}/w{width}/seed{wildcards.seed}/model.pt"
 
 
-def training_gpus(wildcards):
-    return 0 if config["compute"]["device"] == "cpu" else 1
-
-
-FT_DATASET = config["finetune"]["dataset"]
-LAYER_SEEDS = config["layerprobe"]["seeds"]
-LAYER_ESTIMATORS = probe_estimators({"estimators": config["layerprobe"]["estimators"]})
-
-
-def finetuned_model(wildcards):
+def finetuned_model(run):
     """The layer probe reads the XNOR finetune of the first finetune seed."""
     seed = config["finetune"]["seeds"][0]
-    return f"results/finetune/xnor/{FT_DATASET}/{wildcards.run}/seed{seed}/model.pt"
+    return f"results/finetune/xnor/{FT_DATASET}/{run}/seed{seed}/model.pt"
+
+
+def layer_specs(wildcards):
+    """The problem specs of one (run, estimator) layer-probe gradient job: one per seed."""
+    probe = config["layerprobe"]
+    return [
+        {
+            "run_id": wildcards.run,
+            "width": FINETUNE_RUNS[wildcards.run]["width"],
+            "model": finetuned_model(wildcards.run),
+            "data": FT_DATA,
+            "layer": probe["layer"],
+            "k": probe["k"],
+            "batch_size": probe["batch_size"],
+            "seed": seed,
+        }
+        for seed in LAYER_SEEDS
+    ]

@@ -1,4 +1,9 @@
 # Data sets for the finetunes: verified downloads (or archives already on disk) and tensor caches.
+# Downloads run on the submitting host (cluster compute nodes are often offline).
+localrules:
+    data_cifar10_archive,
+    data_ucm_archive,
+    data_ucm_split,
 
 
 rule data_cifar10_archive:
@@ -7,7 +12,7 @@ rule data_cifar10_archive:
     log:
         "results/logs/data/cifar10_archive.log",
     conda:
-        "../../envs/torch.yaml"
+        ENV
     params:
         url=config["data"]["cifar10"]["url"],
         md5=config["data"]["cifar10"]["md5"],
@@ -23,7 +28,7 @@ rule data_ucm_archive:
     log:
         "results/logs/data/ucm_archive.log",
     conda:
-        "../../envs/torch.yaml"
+        ENV
     params:
         url=config["data"]["ucm"]["url"],
         md5=config["data"]["ucm"]["md5"],
@@ -39,7 +44,7 @@ rule data_ucm_split:
     log:
         "results/logs/data/ucm_split_{split}.log",
     conda:
-        "../../envs/torch.yaml"
+        ENV
     params:
         url=lambda wc: config["data"]["ucm"]["splits_url"].format(split=wc.split),
         md5=lambda wc: config["data"]["ucm"]["splits_md5"][wc.split],
@@ -52,12 +57,15 @@ rule data_ucm_split:
 rule data_cache:
     input:
         unpack(data_cache_inputs),
+        code=code("data_cache.py"),
     output:
         tensors="results/data/{dataset}/tensors.pt",
     log:
         "results/logs/data/{dataset}_cache.log",
+    benchmark:
+        "results/benchmarks/data/{dataset}_cache.tsv"
     conda:
-        "../../envs/torch.yaml"
+        ENV
     resources:
         mem_mb=8000,
     params:

@@ -4,7 +4,7 @@
 rule finetune_pretrain:
     input:
         data="results/data/{dataset}/tensors.pt",
-        code=TRAIN_CODE,
+        code=code("finetune_train.py"),
     output:
         model="results/finetune/pretrain/{dataset}/w{width}/seed{seed}/model.pt",
         metrics="results/finetune/pretrain/{dataset}/w{width}/seed{seed}/metrics.csv",
@@ -13,14 +13,14 @@ rule finetune_pretrain:
     benchmark:
         "results/benchmarks/finetune/pretrain/{dataset}/w{width}/seed{seed}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        ENV
     threads: config["compute"]["threads"]
     resources:
         gpu=training_gpus,
         mem_mb=8000,
     params:
         settings=config["finetune"]["pretrain"],
-        device=config["compute"]["device"],
+        compute=compute_params(),
     script:
         "../scripts/finetune_train.py"
 
@@ -29,7 +29,7 @@ rule finetune_xnor:
     input:
         data="results/data/{dataset}/tensors.pt",
         pretrained=pretrained_model,
-        code=TRAIN_CODE,
+        code=code("finetune_train.py"),
     output:
         model="results/finetune/xnor/{dataset}/{run}/seed{seed}/model.pt",
         metrics="results/finetune/xnor/{dataset}/{run}/seed{seed}/metrics.csv",
@@ -38,14 +38,14 @@ rule finetune_xnor:
     benchmark:
         "results/benchmarks/finetune/xnor/{dataset}/{run}/seed{seed}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        ENV
     threads: config["compute"]["threads"]
     resources:
         gpu=training_gpus,
         mem_mb=8000,
     params:
         settings=lambda wc: FINETUNE_RUNS[wc.run],
-        device=config["compute"]["device"],
+        compute=compute_params(),
     script:
         "../scripts/finetune_train.py"
 
@@ -58,7 +58,7 @@ rule finetune_table:
             run=list(FINETUNE_RUNS),
             seed=config["finetune"]["seeds"],
         ),
-        code=library("finetune.py"),
+        code=code("finetune_table.py"),
     output:
         table=report(
             "results/tables/finetune.csv",
@@ -66,15 +66,12 @@ rule finetune_table:
             category="Finetunes",
         ),
         markdown="results/tables/finetune.md",
-        curves=report(
-            "results/figures/finetune/curves.png",
-            caption="../report/finetune.rst",
-            category="Finetunes",
-        ),
     log:
-        "results/logs/tables/finetune.log",
+        "results/logs/finetune/table.log",
+    benchmark:
+        "results/benchmarks/finetune/table.tsv"
     conda:
-        "../../envs/tables.yaml"
+        ENV
     params:
         runs=list(FINETUNE_RUNS.values()),
         seeds=config["finetune"]["seeds"],
@@ -82,3 +79,33 @@ rule finetune_table:
         last_epochs=config["finetune"]["last_epochs"],
     script:
         "../scripts/finetune_table.py"
+
+
+rule finetune_figures:
+    input:
+        metrics=rules.finetune_table.input.metrics,
+        code=code("finetune_figures.py"),
+    output:
+        curves=report(
+            "results/figures/finetune/curves.png",
+            caption="../report/finetune.rst",
+            category="Finetunes",
+        ),
+    log:
+        "results/logs/finetune/figures.log",
+    benchmark:
+        "results/benchmarks/finetune/figures.tsv"
+    conda:
+        ENV
+    params:
+        runs=list(FINETUNE_RUNS.values()),
+        seeds=config["finetune"]["seeds"],
+    script:
+        "../scripts/finetune_figures.py"
+
+
+rule finetune:
+    """The XNOR-ResNet-18 finetunes: the log's table and the training curves."""
+    input:
+        rules.finetune_table.output,
+        rules.finetune_figures.output,

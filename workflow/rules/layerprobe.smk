@@ -1,58 +1,81 @@
-# The probe on one layer of each finetuned XNOR-ResNet: gradients, sweeps, tables, figures.
+# The layer probe: the same study layer as the MLP probe (gradients.py, sweeps.py, tables.py) on K
+# sampled weights of one layer of each finetuned XNOR-ResNet.
 
 
 rule layerprobe_gradients:
     input:
-        model=finetuned_model,
-        data=f"results/data/{FT_DATASET}/tensors.pt",
-        code=TRAIN_CODE + PROBLEM_CODE + library("layerprobe.py"),
-        estimator_code=gradient_code,
+        models=lambda wc: finetuned_model(wc.run),
+        data=FT_DATA,
+        code=gradient_code("layer"),
     output:
-        gradients="results/layerprobe/gradients/{run}/{estimator}/seed{seed}.pt",
+        records=expand(
+            "results/layerprobe/gradients/{{run}}/{{estimator}}/seed{seed}.pt",
+            seed=LAYER_SEEDS,
+        ),
     log:
-        "results/logs/layerprobe/gradients/{run}/{estimator}/seed{seed}.log",
+        "results/logs/layerprobe/gradients/{run}/{estimator}.log",
     benchmark:
-        "results/benchmarks/layerprobe/gradients/{run}/{estimator}/seed{seed}.tsv"
+        "results/benchmarks/layerprobe/gradients/{run}/{estimator}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc: int(budget_mb() * 1.5 + 3000),
+        gpu=gpu_count,
     params:
+        source=PROBES["layer"].source,
+        specs=layer_specs,
         settings=lambda wc: settings_for(wc.estimator, config),
-        width=lambda wc: FINETUNE_RUNS[wc.run]["width"],
-        probe={k: config["layerprobe"][k] for k in ("layer", "k", "batch_size")},
+        compute=compute_params(),
     script:
-        "../scripts/layerprobe_gradients.py"
+        "../scripts/gradients.py"
 
 
 rule layerprobe_sweep:
     input:
         gradients=expand(
-            "results/layerprobe/gradients/{{run}}/{{estimator}}/seed{seed}.pt",
+            "results/layerprobe/gradients/{run}/{{estimator}}/seed{seed}.pt",
+            run=list(FINETUNE_RUNS),
             seed=LAYER_SEEDS,
         ),
         cdg=expand(
-            "results/layerprobe/gradients/{{run}}/cdg/seed{seed}.pt", seed=LAYER_SEEDS
+            "results/layerprobe/gradients/{run}/cdg/seed{seed}.pt",
+            run=list(FINETUNE_RUNS),
+            seed=LAYER_SEEDS,
         ),
-        model=finetuned_model,
-        data=f"results/data/{FT_DATASET}/tensors.pt",
-        code=library("layerprobe.py", "sweep.py", "lrgrid.py"),
+        models=[finetuned_model(run) for run in FINETUNE_RUNS],
+        data=FT_DATA,
+        code=code("sweeps.py", "layer"),
     output:
-        coarse="results/layerprobe/sweeps/coarse/{run}/{estimator}.csv",
-        fine="results/layerprobe/sweeps/fine/{run}/{estimator}.csv",
-        fine_grid="results/layerprobe/fine_grids/{run}/{estimator}.json",
+        coarse=expand(
+            "results/layerprobe/sweeps/coarse/{run}/{{estimator}}.csv",
+            run=list(FINETUNE_RUNS),
+        ),
+        fine=expand(
+            "results/layerprobe/sweeps/fine/{run}/{{estimator}}.csv",
+            run=list(FINETUNE_RUNS),
+        ),
+        fine_grid=expand(
+            "results/layerprobe/fine_grids/{run}/{{estimator}}.json",
+            run=list(FINETUNE_RUNS),
+        ),
     log:
-        "results/logs/layerprobe/sweeps/{run}/{estimator}.log",
+        "results/logs/layerprobe/sweeps/{estimator}.log",
+    benchmark:
+        "results/benchmarks/layerprobe/sweeps/{estimator}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        ENV
     threads: config["compute"]["threads"]
+    resources:
+        mem_mb=lambda wc: int(budget_mb() * 1.5 + 3000),
     params:
+        source=PROBES["layer"].source,
+        groups=[{"run_id": run} for run in FINETUNE_RUNS],
         coarse_lrs=config["lr"]["coarse"],
         fine=config["lr"]["fine"],
-        width=lambda wc: FINETUNE_RUNS[wc.run]["width"],
+        compute=compute_params(),
     script:
-        "../scripts/layerprobe_sweep.py"
+        "../scripts/sweeps.py"
 
 
 rule layerprobe_tables:
@@ -63,7 +86,7 @@ rule layerprobe_tables:
             run=list(FINETUNE_RUNS),
             estimator=LAYER_ESTIMATORS,
         ),
-        code=library("tables.py", "lrgrid.py", "figures.py", "layerprobe.py"),
+        code=code("tables.py"),
     output:
         runs="results/tables/layerprobe_runs.csv",
         summary=report(
@@ -76,6 +99,24 @@ rule layerprobe_tables:
             caption="../report/layerprobe.rst",
             category="Layer probe",
         ),
+    log:
+        "results/logs/layerprobe/tables.log",
+    benchmark:
+        "results/benchmarks/layerprobe/tables.tsv"
+    conda:
+        ENV
+    params:
+        probe="layer",
+    script:
+        "../scripts/tables.py"
+
+
+rule layerprobe_figures:
+    input:
+        summary=rules.layerprobe_tables.output.summary,
+        best=rules.layerprobe_tables.output.best,
+        code=code("layerprobe_figures.py"),
+    output:
         lr_curves=report(
             "results/figures/layerprobe/lr_curves.png",
             caption="../report/layerprobe.rst",
@@ -87,11 +128,20 @@ rule layerprobe_tables:
             category="Layer probe",
         ),
     log:
-        "results/logs/tables/layerprobe.log",
+        "results/logs/layerprobe/figures.log",
+    benchmark:
+        "results/benchmarks/layerprobe/figures.tsv"
     conda:
-        "../../envs/tables.yaml"
+        ENV
     params:
         runs=list(FINETUNE_RUNS.values()),
         panels=config["figures"]["panels"],
     script:
-        "../scripts/layerprobe_tables.py"
+        "../scripts/layerprobe_figures.py"
+
+
+rule layerprobe:
+    """The layer probe on every finetuned XNOR-ResNet: tables and figures."""
+    input:
+        rules.layerprobe_tables.output,
+        rules.layerprobe_figures.output,

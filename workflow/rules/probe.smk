@@ -1,48 +1,171 @@
-# The MLP probe: gradients per (estimator, dim, seed), then loss decreases over the lr grids.
+# The MLP probe: gradient records per (estimator, dim) for all seeds, lr sweeps per estimator for all
+# dims, tables and figures. One Python start-up per job costs ~3.5 s (import torch): jobs are sized so
+# that a laptop run is not mostly start-up, while a changed setting still re-runs only what it touches.
 
 
 rule probe_gradients:
     input:
-        code=gradient_code,
+        code=gradient_code("mlp"),
     output:
-        gradients="results/probe/gradients/{estimator}/dim{dim}/seed{seed}.pt",
+        records=expand(
+            "results/probe/gradients/{{estimator}}/dim{{dim}}/seed{seed}.pt",
+            seed=SEEDS,
+        ),
     log:
-        "results/logs/probe/gradients/{estimator}/dim{dim}/seed{seed}.log",
+        "results/logs/probe/gradients/{estimator}/dim{dim}.log",
     benchmark:
-        "results/benchmarks/probe/gradients/{estimator}/dim{dim}/seed{seed}.tsv"
+        "results/benchmarks/probe/gradients/{estimator}/dim{dim}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        ENV
     threads: config["compute"]["threads"]
     resources:
         mem_mb=gradient_mem_mb,
         gpu=gpu_count,
     params:
+        source=PROBES["mlp"].source,
+        specs=mlp_specs,
         settings=lambda wc: settings_for(wc.estimator, config),
-        problem=problem_params(),
         compute=compute_params(),
     script:
-        "../scripts/probe_gradients.py"
+        "../scripts/gradients.py"
 
 
 rule probe_sweep:
     input:
-        unpack(sweep_inputs),
+        gradients=expand(
+            "results/probe/gradients/{{estimator}}/dim{dim}/seed{seed}.pt",
+            dim=DIMS,
+            seed=SEEDS,
+        ),
+        cdg=expand(
+            "results/probe/gradients/cdg/dim{dim}/seed{seed}.pt", dim=DIMS, seed=SEEDS
+        ),
+        code=code("sweeps.py", "mlp"),
     output:
-        coarse="results/probe/sweeps/coarse/{estimator}/dim{dim}.csv",
-        fine="results/probe/sweeps/fine/{estimator}/dim{dim}.csv",
-        fine_grid="results/probe/fine_grids/{estimator}/dim{dim}.json",
+        coarse=expand(
+            "results/probe/sweeps/coarse/{{estimator}}/dim{dim}.csv", dim=DIMS
+        ),
+        fine=expand("results/probe/sweeps/fine/{{estimator}}/dim{dim}.csv", dim=DIMS),
+        fine_grid=expand(
+            "results/probe/fine_grids/{{estimator}}/dim{dim}.json", dim=DIMS
+        ),
     log:
-        "results/logs/probe/sweeps/{estimator}/dim{dim}.log",
+        "results/logs/probe/sweeps/{estimator}.log",
     benchmark:
-        "results/benchmarks/probe/sweeps/{estimator}/dim{dim}.tsv"
+        "results/benchmarks/probe/sweeps/{estimator}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=gradient_mem_mb,
+        mem_mb=sweep_mem_mb,
     params:
+        source=PROBES["mlp"].source,
+        groups=[{"dim": dim} for dim in DIMS],
         coarse_lrs=config["lr"]["coarse"],
         fine=config["lr"]["fine"],
         compute=compute_params(),
     script:
-        "../scripts/probe_sweep.py"
+        "../scripts/sweeps.py"
+
+
+rule probe_tables:
+    input:
+        sweeps=expand(
+            "results/probe/sweeps/{grid}/{estimator}/dim{dim}.csv",
+            grid=GRIDS,
+            estimator=ESTIMATORS,
+            dim=DIMS,
+        ),
+        code=code("tables.py"),
+    output:
+        runs="results/tables/probe_runs.csv",
+        summary=report(
+            "results/tables/probe_summary.csv",
+            caption="../report/probe_tables.rst",
+            category="Probe study",
+            subcategory="Tables",
+        ),
+        best=report(
+            "results/tables/probe_best.csv",
+            caption="../report/probe_tables.rst",
+            category="Probe study",
+            subcategory="Tables",
+        ),
+    log:
+        "results/logs/probe/tables.log",
+    benchmark:
+        "results/benchmarks/probe/tables.tsv"
+    conda:
+        ENV
+    params:
+        probe="mlp",
+    script:
+        "../scripts/tables.py"
+
+
+rule probe_figures:
+    input:
+        runs=rules.probe_tables.output.runs,
+        summary=rules.probe_tables.output.summary,
+        best=rules.probe_tables.output.best,
+        code=code("probe_figures.py"),
+    output:
+        quick_check=report(
+            "results/figures/probe/quick_check.png",
+            caption="../report/quick_check.rst",
+            category="Probe study",
+            subcategory="Figures",
+        ),
+        best_vs_dim=report(
+            "results/figures/probe/best_vs_dim.png",
+            caption="../report/best_vs_dim.rst",
+            category="Probe study",
+            subcategory="Figures",
+        ),
+        cosine_vs_dim=report(
+            "results/figures/probe/cosine_vs_dim.png",
+            caption="../report/cosine_vs_dim.rst",
+            category="Probe study",
+            subcategory="Figures",
+        ),
+    log:
+        "results/logs/probe/figures.log",
+    benchmark:
+        "results/benchmarks/probe/figures.tsv"
+    conda:
+        ENV
+    params:
+        panels=config["figures"]["panels"],
+        quick_check_lr=config["lr"]["quick_check"],
+    script:
+        "../scripts/probe_figures.py"
+
+
+rule probe_lr_curves:
+    input:
+        summary=rules.probe_tables.output.summary,
+        code=code("probe_lr_curves.py"),
+    output:
+        figure=report(
+            "results/figures/probe/lr_curves_dim{dim}.png",
+            caption="../report/lr_curves.rst",
+            category="Probe study",
+            subcategory="Loss decrease vs lr",
+            labels={"figure": "loss decrease vs lr", "num_dim": "{dim}"},
+        ),
+    log:
+        "results/logs/probe/lr_curves_dim{dim}.log",
+    conda:
+        ENV
+    params:
+        panels=config["figures"]["panels"],
+    script:
+        "../scripts/probe_lr_curves.py"
+
+
+rule probe:
+    """The MLP probe study: tables and figures."""
+    input:
+        rules.probe_tables.output,
+        rules.probe_figures.output,
+        expand(rules.probe_lr_curves.output, dim=DIMS),

@@ -7,7 +7,7 @@ from bnnprobe.logs import to_file  # noqa: E402
 
 to_file(snakemake.log[0])
 
-from bnnprobe.data import build_cache  # noqa: E402
+from bnnprobe.finetune.data import build_cache  # noqa: E402
 from bnnprobe.io import save_torch  # noqa: E402
 
 inputs = snakemake.input

@@ -7,7 +7,7 @@ from bnnprobe.logs import to_file  # noqa: E402
 
 to_file(snakemake.log[0])
 
-from bnnprobe.data import fetch  # noqa: E402
+from bnnprobe.finetune.data import fetch  # noqa: E402
 
 p = snakemake.params
 fetch(p.url, p.md5, snakemake.output.archive, offline_file=p.offline_file, offline_option=p.offline_option)

@@ -1,4 +1,4 @@
-"""finetune.csv / finetune.md (means over the last epochs) and the training curves."""
+"""finetune.csv / finetune.md: means over the last epochs of each (run, seed) (torch-free)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # bnnprobe from this checkout, in any env
@@ -11,9 +11,8 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from bnnprobe import figures  # noqa: E402
-from bnnprobe.finetune import finetune_table, table_markdown  # noqa: E402
-from bnnprobe.io import atomic_path, save_csv, save_figure  # noqa: E402
+from bnnprobe.finetune.runs import finetune_table, table_markdown  # noqa: E402
+from bnnprobe.io import atomic_path, save_csv  # noqa: E402
 
 p = snakemake.params
 frames = []
@@ -25,4 +24,3 @@ table = finetune_table(frames, p.last_epochs, p.dataset)
 save_csv(table, snakemake.output.table)
 with atomic_path(snakemake.output.markdown) as tmp:
     Path(tmp).write_text(table_markdown(table))
-save_figure(figures.training_curves(frames), snakemake.output.curves)

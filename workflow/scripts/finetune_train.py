@@ -9,16 +9,13 @@ to_file(snakemake.log[0])
 
 from pathlib import Path  # noqa: E402
 
-import torch  # noqa: E402
-
-from bnnprobe.finetune import finetune_xnor, pretrain, settings_from  # noqa: E402
+from bnnprobe.device import Compute  # noqa: E402
+from bnnprobe.finetune.pipeline import finetune_xnor, pretrain, settings_from  # noqa: E402
 from bnnprobe.io import load_torch, save_csv, save_torch  # noqa: E402
-from bnnprobe.study import resolve_device  # noqa: E402
 
-torch.set_num_threads(snakemake.threads)
+device = Compute.from_config(snakemake.params.compute, threads=snakemake.threads).device
 data = load_torch(snakemake.input.data)
 settings = settings_from(dict(snakemake.params.settings), int(snakemake.wildcards.seed))
-device = resolve_device(snakemake.params.device)
 # the checkpoint is not an output: Snakemake keeps it when the job dies, and the re-run resumes
 checkpoint = Path(snakemake.output.model).with_name("checkpoint.pt")
 if "pretrained" in snakemake.input.keys():

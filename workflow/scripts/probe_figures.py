@@ -1,4 +1,4 @@
-"""The probe study's figures from its tables."""
+"""The probe study's figures over all dims, from its tables (the lr curves of each dim: probe_lr_curves.py)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # bnnprobe from this checkout, in any env
@@ -9,7 +9,7 @@ to_file(snakemake.log[0])
 
 import pandas as pd  # noqa: E402
 
-from bnnprobe import figures  # noqa: E402
+from bnnprobe.analysis import figures  # noqa: E402
 from bnnprobe.io import save_figure  # noqa: E402
 
 runs = pd.read_csv(snakemake.input.runs)
@@ -19,7 +19,5 @@ panels = list(snakemake.params.panels)
 out = snakemake.output
 
 save_figure(figures.quick_check(summary, panels, snakemake.params.quick_check_lr), out.quick_check)
-for dim, path in zip(snakemake.params.dims, out.lr_curves):
-    save_figure(figures.lr_curves(summary, panels, dim), path)
 save_figure(figures.best_vs_dim(best), out.best_vs_dim)
 save_figure(figures.cosine_vs_dim(runs), out.cosine_vs_dim)

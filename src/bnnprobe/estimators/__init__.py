@@ -14,8 +14,6 @@ import torch
 from ..binary import SurrogateParams
 from ..naming import FAMILY_MODULES, NAME_PATTERN, family, settings_for  # noqa: F401 - re-exported
 from ..problem import ProbeProblem
-from . import cdg as cdg_module
-from . import es, ste
 
 
 @dataclass(frozen=True)
@@ -31,13 +29,24 @@ def _surrogate(settings: dict) -> SurrogateParams:
 
 
 def estimate(name: str, problem: ProbeProblem, settings: dict, seed_parts: tuple = ()) -> Estimate:
-    """Run estimator ``name`` on ``problem``; ``seed_parts`` seed the stochastic ones."""
+    """Run estimator ``name`` on ``problem``; ``seed_parts`` seed the stochastic ones.
+
+    Each family's module is imported here, not at the top: a job loads only the code of
+    the estimator it runs, and the workflow re-runs a job when that code changes
+    (:data:`bnnprobe.naming.FAMILY_MODULES`).
+    """
     fam = family(name)
     if fam == "cdg":
+        from . import cdg as cdg_module
+
         grad = cdg_module.cdg(problem, settings["eps"], settings["scheme"])
         return Estimate(grad, cdg_module.n_loss_evals(problem.n_coords, settings["scheme"]))
     if fam == "ste":
+        from . import ste
+
         return Estimate(ste.ste(problem, settings["variant"], _surrogate(settings)), 1)
+    from . import es
+
     if fam == "nes":
         grad = es.nes(problem, settings["population"], settings["sigma"], (name, *seed_parts),
                       settings["fitness_shaping"])

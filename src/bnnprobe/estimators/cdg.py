@@ -29,10 +29,8 @@ def n_loss_evals(n_coords: int, scheme: str) -> int:
 def cdg(problem: ProbeProblem, eps: float, scheme: str = "forward") -> torch.Tensor:
     """CDG through the problem's exact fast path where it has one, else batched loss evaluations."""
     _check(eps, scheme)
-    exact = getattr(problem, "exact_cdg", None)
-    if exact is not None:
-        return exact(eps, scheme)
-    return cdg_batched(problem, eps, scheme)
+    exact = problem.exact_cdg(eps, scheme)
+    return exact if exact is not None else cdg_batched(problem, eps, scheme)
 
 
 def _unit_steps(problem: ProbeProblem, coords: torch.Tensor, step: float) -> torch.Tensor:

@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
-from .binary import SurrogateParams
-from .io import load_torch
-from .problem import ProbeProblem, check_finite
-from .resnet import BinaryActivation, XNORConv2d
-from .seeding import generator
-from .train import images_to_float
+from ..binary import SurrogateParams
+from ..finetune.resnet import BinarySTEActivation, XNORConv2d
+from ..finetune.train import images_to_float
+from ..io import load_torch
+from ..problem import ProbeProblem, check_finite
+from ..seeding import generator
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,34 @@ def default_layer(model: torch.nn.Module) -> str:
     return names[len(names) // 2]
 
 
+def activation_bytes_per_sample(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Bytes of every module's output for one sample: what one perturbed copy costs per sample."""
+    total = [0]
+
+    def count(_module, _inputs, output):
+        if isinstance(output, torch.Tensor):
+            total[0] += output[:1].numel() * output.element_size()
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total[0]
+
+
 class LayerProbeProblem(ProbeProblem):
-    def __init__(self, model: torch.nn.Module, data: dict, spec: LayerProbeSpec, chunk: int = 16):
-        self.model = model.eval()
+    """The cross-entropy of a fixed batch as a function of K sampled weights of one layer.
+
+    ``model`` is moved to ``device`` and ``dtype``; perturbed copies are evaluated in chunks
+    whose activations fit ``memory_budget_mb``.
+    """
+
+    def __init__(self, model: torch.nn.Module, data: dict, spec: LayerProbeSpec, device="cpu",
+                 dtype: torch.dtype = torch.float32, memory_budget_mb: float = 16.0):
+        self.model = model.to(device=device, dtype=dtype).eval()
         self.spec = spec
         self.weight_name = f"{spec.layer}.weight"
         params = dict(model.named_parameters())
@@ -57,10 +82,12 @@ class LayerProbeProblem(ProbeProblem):
         self.coords = torch.randperm(numel, generator=gen)[: min(spec.k, numel)].sort().values
         n = len(data["train"]["labels"])
         rows = torch.randperm(n, generator=generator("layerprobe-batch", spec.seed))[: min(spec.batch_size, n)]
-        self.x = images_to_float(data["train"]["images"][rows])
-        self.y = data["train"]["labels"][rows]
+        self.x = images_to_float(data["train"]["images"][rows]).to(device=device, dtype=dtype)
+        self.y = data["train"]["labels"][rows].to(device)
+        self.coords = self.coords.to(device)
         self.theta0 = self.weight.detach().flatten()[self.coords].clone()
-        self.chunk = chunk
+        per_copy = activation_bytes_per_sample(self.model, self.x) * len(self.y)
+        self.chunk = self.chunk_size(memory_budget_mb, per_copy)
         self.description = f"layer {spec.layer} K={len(self.coords)} seed={spec.seed}"
 
     def _weights(self, thetas: torch.Tensor) -> torch.Tensor:
@@ -84,7 +111,7 @@ class LayerProbeProblem(ProbeProblem):
 
     def ste_gradient(self, variant: str, params: SurrogateParams = SurrogateParams()) -> torch.Tensor:
         """Backprop through the network with every binary activation's backward set to ``variant``."""
-        acts = [m for m in self.model.modules() if isinstance(m, BinaryActivation)]
+        acts = [m for m in self.model.modules() if isinstance(m, BinarySTEActivation)]
         saved = [(m.variant, m.params) for m in acts]
         try:
             for m in acts:
@@ -99,51 +126,10 @@ class LayerProbeProblem(ProbeProblem):
         return grad.flatten()[self.coords].detach().clone()
 
 
-# ---- the layer-probe study: gradients per (run, estimator, seed), sweeps, tables ------------------
-
-LAYER_RUN_COLUMNS = ["run_id", "layer", "k", "estimator", "seed", "batch", "lr", "grid", "loss_before", "loss_after",
-                     "loss_decrease", "grad_norm", "cos_to_cdg", "seconds", "n_loss_evals"]
-LAYER_KEY = ["run_id", "estimator", "seed", "batch", "lr"]
-
-
 def load_xnor(model_path, data: dict, width: int) -> torch.nn.Module:
-    from .finetune import model_for
+    """A finetuned XNOR-ResNet-18 of ``width`` for ``data`` (a tensor cache), in eval mode, on the CPU."""
+    from ..finetune.pipeline import model_for
 
     model = model_for(data, width, binary=True)
     model.load_state_dict(load_torch(model_path))
     return model.eval()
-
-
-def compute_layer_gradients(model, data: dict, spec: LayerProbeSpec, run_id: str, estimator: str,
-                            settings: dict) -> dict:
-    """The record of one (run, estimator, seed): same keys as the MLP study's, one 'batch'."""
-    import time
-
-    from .estimators import estimate
-
-    problem = LayerProbeProblem(model, data, spec)
-    start = time.perf_counter()
-    result = estimate(estimator, problem, settings, seed_parts=(run_id, spec.layer, spec.seed))
-    seconds = time.perf_counter() - start
-    check_finite(result.gradient, f"the {estimator} gradient on {problem.description}")
-    return {"format": 1, "estimator": estimator, "settings": dict(settings),
-            "spec": {**spec.as_dict(), "run_id": run_id}, "coords": problem.coords.clone(),
-            "gradients": result.gradient.float()[None], "loss_before": torch.tensor([problem.loss()]),
-            "seconds": torch.tensor([seconds]), "n_loss_evals": torch.tensor([result.n_loss_evals])}
-
-
-def layer_sweep_one(model, data: dict):
-    """``sweep_one`` for :func:`bnnprobe.sweep.sweep_coarse_and_fine` on layer-probe records."""
-    from .sweep import sweep_gradients
-
-    def sweep_one(record, lrs, grid, cdg_record):
-        spec = {k: v for k, v in record["spec"].items() if k != "run_id"}
-        problem = LayerProbeProblem(model, data, LayerProbeSpec(**spec))
-        if not torch.equal(problem.coords, record["coords"]):
-            raise ValueError("the record's coordinates differ from the ones this code samples; re-run its job")
-        key = {"run_id": record["spec"]["run_id"], "layer": spec["layer"], "k": len(problem.coords),
-               "seed": spec["seed"]}
-        rows = sweep_gradients(record, lambda b: problem, lrs, grid, cdg_record, key)
-        return rows.reindex(columns=LAYER_RUN_COLUMNS)
-
-    return sweep_one

@@ -14,10 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..problem import ProbeProblem, cosine
 from .lrgrid import extension_grid, fine_grid, tidy_lr
-from .problem import ProbeProblem, cosine
-from .study import probe_from_record
-from .tables import RUN_COLUMNS
 
 
 def loss_decreases(problem: ProbeProblem, gradient: torch.Tensor, lrs: Sequence[float]) -> tuple[float, np.ndarray]:
@@ -35,8 +33,6 @@ def sweep_gradients(record: dict, problem_at, lrs: Sequence[float], grid: str, c
     lrs = [tidy_lr(x) for x in lrs]
     if any(not x > 0 for x in lrs):
         raise ValueError(f"learning rates must be > 0, got {lrs}")
-    if cdg_record is not None and cdg_record["spec"] != record["spec"]:
-        raise ValueError("the CDG record was computed on another problem than the estimator's record")
     rows = []
     for b, grad in enumerate(record["gradients"]):
         before, decrease = loss_decreases(problem_at(b), grad, lrs)
@@ -51,28 +47,15 @@ def sweep_gradients(record: dict, problem_at, lrs: Sequence[float], grid: str, c
     return pd.DataFrame(rows)
 
 
-def sweep_record(record: dict, lrs: Sequence[float], grid: str, cdg_record: dict | None = None,
-                 device: str = "cpu", memory_budget_mb: float | str = "auto") -> pd.DataFrame:
-    """One row per (batch, lr) for a stored MLP gradient record; see :data:`RUN_COLUMNS`."""
-    probe = probe_from_record(record, device, memory_budget_mb)
-    spec = record["spec"]
-    rows = sweep_gradients(record, probe.batch, lrs, grid, cdg_record, {"dim": spec["dim"], "seed": spec["seed"]})
-    return rows.reindex(columns=RUN_COLUMNS)
-
-
 def sweep_coarse_and_fine(records: Sequence[dict], cdg_records: Sequence[dict], coarse_lrs: Sequence[float],
-                          fine: dict, device: str = "cpu", memory_budget_mb: float | str = "auto", sweep_one=None):
+                          fine: dict, sweep_one):
     """Coarse sweep of every record (one per seed), the fine grid chosen from all of them, the fine sweep.
 
-    ``sweep_one(record, lrs, grid, cdg_record)`` makes the rows (default: the MLP's
-    :func:`sweep_record`). In ``auto`` mode the fine grid is extended up to
+    ``sweep_one(record, lrs, grid, cdg_record)`` makes the rows (:func:`bnnprobe.study.sweep_records`
+    gives it for any probe). In ``auto`` mode the fine grid is extended up to
     ``fine['extend']`` times while the best lr is at the edge of all lrs tried
-    (:func:`~bnnprobe.lrgrid.extension_grid`). Returns (coarse rows, fine lrs, fine rows).
+    (:func:`~bnnprobe.analysis.lrgrid.extension_grid`). Returns (coarse rows, fine lrs, fine rows).
     """
-    if sweep_one is None:
-        def sweep_one(record, lrs, grid, cdg_record):
-            return sweep_record(record, lrs, grid, cdg_record, device, memory_budget_mb)
-
     def run(lrs, grid):
         return pd.concat([sweep_one(r, lrs, grid, c) for r, c in zip(records, cdg_records)], ignore_index=True)
 
@@ -90,3 +73,35 @@ def sweep_coarse_and_fine(records: Sequence[dict], cdg_records: Sequence[dict], 
             fine_rows.append(run(more, "fine"))
     fine_table = pd.concat(fine_rows, ignore_index=True) if fine_rows else coarse.iloc[0:0].copy()
     return coarse, fine_lrs, fine_table
+
+
+def sweep_groups(source, records: Sequence[dict], cdg_records: Sequence[dict], groups: Sequence[dict],
+                 coarse_lrs: Sequence[float], fine: dict, compute):
+    """For each group (a dict of key values, e.g. ``{"dim": 4}`` or ``{"run_id": ...}``): the coarse
+    sweep of its records, the fine grid chosen from them, the fine sweep. Any probe: ``source`` is a
+    :class:`bnnprobe.study.ProbeSource`; each record is matched with the CDG record of the same key
+    (the cosine reference). Yields (group, coarse rows, fine lrs, fine rows).
+    """
+    from ..study import RecordError, reopen
+
+    columns = source.columns.run_columns
+    cdg_by_key = {tuple(sorted(r["key"].items())): r for r in cdg_records}
+    opened = {}
+
+    def sweep_one(record, lrs, grid, cdg_record):
+        if id(record) not in opened:
+            opened[id(record)] = reopen(source, record, compute)
+        rows = sweep_gradients(record, opened[id(record)].problem, lrs, grid, cdg_record, record["key"])
+        return rows.reindex(columns=columns)
+
+    for group in groups:
+        members = [r for r in records if all(r["key"].get(k) == v for k, v in group.items())]
+        if not members:
+            raise RecordError(f"no {source.name} record matches {group}")
+        cdg = []
+        for record in members:
+            match = cdg_by_key.get(tuple(sorted(record["key"].items())))
+            if match is None:
+                raise RecordError(f"no CDG record of {record['key']} to compare the {record['estimator']} record with")
+            cdg.append(match)
+        yield (group, *sweep_coarse_and_fine(members, cdg, coarse_lrs, fine, sweep_one))

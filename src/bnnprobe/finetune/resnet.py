@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .binary import SurrogateParams, binary_ste, get_activation, xnor_binarize_weight
+from ..binary import SurrogateParams, binary_ste, get_activation, xnor_binarize_weight
 
 SMALL_INPUT_MAX_PX = 64
 
@@ -31,7 +31,7 @@ class XNORConv2d(nn.Conv2d):
                         self.dilation, self.groups)
 
 
-class BinaryActivation(nn.Module):
+class BinarySTEActivation(nn.Module):
     """sign(x) forward; the clipped-identity (vanilla) STE backward."""
 
     def __init__(self, variant: str = "vanilla", params: SurrogateParams = SurrogateParams()):
@@ -49,8 +49,8 @@ class BasicBlock(nn.Module):
         self.binary = binary
         if binary:  # BN -> binary activation -> binary conv, twice
             self.body = nn.Sequential(
-                nn.BatchNorm2d(in_ch), BinaryActivation(), XNORConv2d(in_ch, out_ch, 3, stride, 1, bias=False),
-                nn.BatchNorm2d(out_ch), BinaryActivation(), XNORConv2d(out_ch, out_ch, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(in_ch), BinarySTEActivation(), XNORConv2d(in_ch, out_ch, 3, stride, 1, bias=False),
+                nn.BatchNorm2d(out_ch), BinarySTEActivation(), XNORConv2d(out_ch, out_ch, 3, 1, 1, bias=False),
             )
         else:
             self.body = nn.Sequential(

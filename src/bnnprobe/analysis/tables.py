@@ -1,4 +1,4 @@
-"""Tidy tables of the probe study: every run, summaries with error bars, best lr per method."""
+"""Tidy tables of a probe: every run, summaries with error bars, best lr per method (any probe's key)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ from scipy import stats
 
 from .lrgrid import best_lr_edge
 
-RUN_COLUMNS = ["estimator", "dim", "seed", "batch", "lr", "grid", "loss_before", "loss_after", "loss_decrease",
-               "grad_norm", "cos_to_cdg", "seconds", "n_loss_evals"]
-KEY = ["estimator", "dim", "seed", "batch", "lr"]
-
-
-def runs_table(frames: Iterable[pd.DataFrame], key: Sequence[str] = KEY,
-               columns: Sequence[str] = RUN_COLUMNS) -> pd.DataFrame:
-    """All sweep rows, one per key (estimator, lr, dim, seed, batch for the MLP), in a stable order."""
+def runs_table(frames: Iterable[pd.DataFrame], key: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """All sweep rows, one per ``key`` (estimator, dim, seed, batch, lr for the MLP), in a stable order."""
     # header-only frames (an empty fine grid) would turn every numeric column into objects
     frames = [frame for frame in frames if len(frame)]
     runs = pd.concat(frames, ignore_index=True)[list(columns)]
@@ -32,7 +26,7 @@ def _ci95_halfwidth(sem: pd.Series, n: pd.Series) -> pd.Series:
     return sem * t
 
 
-def summary_table(runs: pd.DataFrame, by: Sequence[str] = ("estimator", "dim")) -> pd.DataFrame:
+def summary_table(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Mean, std, sem, n and Student-t 95% CI of the loss decrease per ``by`` x lr (estimator x dim x lr).
 
     Each (seed, batch) is one observation; std is the sample standard deviation (ddof = 1).
@@ -53,7 +47,7 @@ def summary_table(runs: pd.DataFrame, by: Sequence[str] = ("estimator", "dim")) 
     return out.reset_index()
 
 
-def best_table(summary: pd.DataFrame, by: Sequence[str] = ("estimator", "dim")) -> pd.DataFrame:
+def best_table(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Per ``by`` (estimator x dim), the lr with the largest mean loss decrease (first one on ties).
 
     ``best_lr_at_edge`` flags a best lr that is the smallest or largest lr tried: the
@@ -66,3 +60,11 @@ def best_table(summary: pd.DataFrame, by: Sequence[str] = ("estimator", "dim")) 
     best["best_lr_at_edge"] = [best_lr_edge(group.set_index("lr")["loss_decrease_mean"]) != 0
                                for _, group in grouped]
     return best
+
+
+def probe_tables(sweeps: Iterable[pd.DataFrame], columns) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(runs, summary, best) of any probe from its sweep rows; ``columns`` is its
+    :class:`bnnprobe.probes.ProbeColumns`."""
+    runs = runs_table(sweeps, key=columns.row_key, columns=columns.run_columns)
+    summary = summary_table(runs, by=columns.summary_by)
+    return runs, summary, best_table(summary, by=columns.summary_by)

@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .io import atomic_path, load_torch
-from .seeding import generator
+from ..io import atomic_path, load_torch
+from ..seeding import generator
 
 log = logging.getLogger(__name__)
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]

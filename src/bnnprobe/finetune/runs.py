@@ -1,20 +1,14 @@
-"""The XNOR-ResNet-18 finetune study: run ids, pretrain -> XNOR finetune, the log's table.
+"""The finetune runs: one row of the log's table each (torch-free: the Snakefile imports it).
 
-A run is one row of the log's table: width, weight decay and the optimiser settings
-that differ from the defaults (the width-256 rows use batch 64; the last one lr 2e-3).
-Its id is built from its values, e.g. ``w192_wd1e-05_bs32_lr0.001_ep50``, so changing a
-value makes a new run instead of overwriting an old one.
+A run is width, weight decay and the optimiser settings that differ from the defaults
+(the width-256 rows use batch 64; the last one lr 2e-3). Its id is built from its values,
+e.g. ``w192_wd1e-05_bs32_lr0.001_ep50``, so changing a value makes a new run instead of
+overwriting an old one. The log's table: means over the last epochs of each (run, seed).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
-import torch
-
-from .resnet import ResNet18, xnor_from_full_precision
-from .train import TrainSettings, train
 
 
 def resolve_runs(finetune: dict) -> list[dict]:
@@ -38,36 +32,6 @@ def run_id(run: dict) -> str:
     if not run.get("augment", True):
         text += "_noaug"
     return text
-
-
-def settings_from(run: dict, seed: int) -> TrainSettings:
-    return TrainSettings(epochs=int(run["epochs"]), batch_size=int(run["batch_size"]), lr=float(run["lr"]),
-                         weight_decay=float(run["weight_decay"]), schedule=run.get("schedule", "cosine"),
-                         augment=bool(run.get("augment", True)), seed=seed)
-
-
-def model_for(data: dict, width: int, binary: bool = False) -> ResNet18:
-    _, channels, size, _ = data["train"]["images"].shape
-    return ResNet18(len(data["classes"]), width, channels, size, binary=binary)
-
-
-def pretrain(data: dict, width: int, settings: TrainSettings, checkpoint: str | Path, device="cpu"):
-    """Full-precision ResNet-18 of ``width``; returns (state dict, metrics)."""
-    torch.manual_seed(settings.seed)
-    model = model_for(data, width)
-    metrics = train(model, data, settings, checkpoint, device)
-    return model.state_dict(), metrics
-
-
-def finetune_xnor(data: dict, width: int, pretrained_state: dict, settings: TrainSettings,
-                  checkpoint: str | Path, device="cpu"):
-    """The XNOR version initialised from the full-precision pretrain of the same width, trained."""
-    torch.manual_seed(settings.seed)
-    full = model_for(data, width)
-    full.load_state_dict(pretrained_state)
-    model = xnor_from_full_precision(full)
-    metrics = train(model, data, settings, checkpoint, device)
-    return model.state_dict(), metrics
 
 
 def finetune_table(metrics: list[tuple[dict, int, pd.DataFrame]], last_epochs: int, dataset: str):

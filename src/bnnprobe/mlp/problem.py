@@ -1,0 +1,136 @@
+"""The student's loss on one fixed batch as a probe problem: stacked forward passes of many
+perturbed students at once (chunked by a memory budget, samples in cache-sized blocks), antithetic
+pairs sharing the first layer's product, the STE gradient by autograd, and the exact CDG hook
+(:mod:`bnnprobe.mlp.exact_cdg`)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..binary import STE_VARIANTS, SurrogateParams, get_activation
+from ..problem import ProbeProblem, check_finite
+from .teacher_student import mlp_forward, pack
+
+BYTES_PER_FLOAT = 4
+
+
+class MLPBatchProblem(ProbeProblem):
+    """The student's loss on one fixed batch, as a function of all its weights and biases."""
+
+    def __init__(self, x, y, layers, activation, memory_budget_mb=16.0, description="MLP batch",
+                 sample_block=8192):
+        self.x, self.y = x, y
+        self.shapes = [tuple(layer.shape) for layer in layers]
+        self.theta0 = pack(layers)
+        self.activation = activation
+        self.act = get_activation(activation)
+        self.memory_budget_mb = memory_budget_mb
+        self.sample_block = sample_block
+        self.description = description
+        self._first_preact = None
+
+    # ---- parameter layout -------------------------------------------------
+    def unpack(self, thetas: torch.Tensor) -> list[torch.Tensor]:
+        """Rows of ``thetas`` (C x n) -> per-layer tensors of shape (C, d_out, d_in + 1)."""
+        out, start = [], 0
+        for shape in self.shapes:
+            size = shape[0] * shape[1]
+            out.append(thetas[:, start:start + size].reshape(-1, *shape))
+            start += size
+        return out
+
+    def _rows_per_chunk(self) -> int:
+        """Stacked parameter vectors per chunk, so one chunk's activations fit the memory budget."""
+        block, width = min(self.x.shape[0], self.sample_block), max(s[0] for s in self.shapes)
+        return self.chunk_size(self.memory_budget_mb, 4 * block * width * BYTES_PER_FLOAT)
+
+    def _sample_slices(self):
+        """Samples are processed in blocks: the loss is a sum over samples, and small blocks stay in cache."""
+        n = self.x.shape[0]
+        return [slice(start, min(start + self.sample_block, n)) for start in range(0, n, self.sample_block)]
+
+    def _hidden(self, z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Binary activations of bias-free pre-activations ``z`` (C, N, d), computed in place.
+
+        ``1[z + b >= t]`` is evaluated as ``1[z >= t - b]``: one pass over ``z`` and no bias add.
+        """
+        z.ge_((self.act.threshold - bias)[:, None, :])
+        if self.act.value_range != 1.0 or self.act.low != 0.0:
+            z.mul_(self.act.value_range).add_(self.act.low)
+        return z
+
+    def _stack_outputs(self, layers: list[torch.Tensor], z: torch.Tensor, start: int) -> torch.Tensor:
+        """Continue stacked forward passes from ``z``, the bias-free pre-activation of layer ``start - 1``."""
+        last = len(layers) - 1
+        for k in range(start - 1, last):
+            h = self._hidden(z, layers[k][:, :, -1])
+            z = torch.bmm(h, layers[k + 1][:, :, :-1].transpose(1, 2))
+        return z.add_(layers[last][:, None, :, -1])
+
+    def _squared_error(self, out: torch.Tensor, rows: slice) -> torch.Tensor:
+        """Sum of squared errors of stacked outputs (C, B, d) against the labels of ``rows``.
+
+        Each sample's sum over its outputs is taken in the working dtype; the sum over
+        samples, where rounding would accumulate, in float64.
+        """
+        diff = out.sub_(self.y[rows])
+        return torch.linalg.vecdot(diff, diff, dim=-1).sum(dim=-1, dtype=torch.float64)
+
+    # ---- loss evaluations -------------------------------------------------
+    def losses(self, thetas: torch.Tensor) -> torch.Tensor:
+        thetas = thetas.to(device=self.device, dtype=self.dtype)
+        # a NaN weight in a binary layer would vanish silently (NaN >= t is False): refuse it up front
+        check_finite(thetas, f"the weights given to {self.description}")
+        result = []
+        for chunk in thetas.split(self._rows_per_chunk()):
+            layers = self.unpack(chunk)
+            total = torch.zeros(len(chunk), dtype=torch.float64, device=self.device)
+            for rows in self._sample_slices():
+                z = torch.matmul(self.x[rows], layers[0][:, :, :-1].transpose(1, 2))
+                total += self._squared_error(self._stack_outputs(layers, z, 1), rows)
+            result.append(total / self.y.numel())
+        return check_finite(torch.cat(result), self.description)
+
+    def paired_losses(self, theta, deltas):
+        """Antithetic pairs share the unperturbed first-layer product ``x W_1^T``."""
+        deltas = deltas.to(device=self.device, dtype=self.dtype)
+        theta = theta.to(device=self.device, dtype=self.dtype)
+        check_finite(deltas, f"the perturbations given to {self.description}")
+        check_finite(theta, f"the weights given to {self.description}")
+        first_size = self.shapes[0][0] * self.shapes[0][1]
+        if self._first_preact is None or not torch.equal(self._first_theta, theta[:first_size]):
+            first = self.unpack(theta.reshape(1, -1))[0][0]
+            self._first_theta = theta[:first_size].clone()
+            self._first_preact = self.x @ first[:, :-1].T
+        plus, minus = [], []
+        for chunk in deltas.split(max(1, self._rows_per_chunk() // 2)):
+            d_first = self.unpack(chunk)[0][:, :, :-1].transpose(1, 2)
+            layers = self.unpack(torch.cat([theta + chunk, theta - chunk]))
+            both = torch.zeros(2 * len(chunk), dtype=torch.float64, device=self.device)
+            for rows in self._sample_slices():
+                dz = torch.matmul(self.x[rows], d_first)
+                base = self._first_preact[rows]
+                z = torch.cat([base + dz, dz.neg_().add_(base)])
+                both += self._squared_error(self._stack_outputs(layers, z, 1), rows)
+            both /= self.y.numel()
+            plus.append(both[: len(chunk)])
+            minus.append(both[len(chunk):])
+        return (check_finite(torch.cat(plus), self.description), check_finite(torch.cat(minus), self.description))
+
+    def ste_gradient(self, variant: str, params: SurrogateParams = SurrogateParams()) -> torch.Tensor:
+        if variant not in STE_VARIANTS:
+            raise ValueError(f"unknown STE variant {variant!r}; choose one of {STE_VARIANTS}")
+        layers = [t.clone().requires_grad_(True) for t in self.unpack(self.theta0.reshape(1, -1))]
+        layers = [t[0] for t in layers]
+        out = mlp_forward(layers, self.x, self.activation, ste=variant, ste_params=params)
+        diff = out - self.y
+        loss = (diff * diff).mean()
+        check_finite(loss.detach().reshape(1), self.description)
+        grads = torch.autograd.grad(loss, layers)
+        return pack([g.detach() for g in grads])
+
+    def exact_cdg(self, eps: float, scheme: str = "forward") -> torch.Tensor:
+        """CDG for every coordinate from the activations that flip (:func:`bnnprobe.mlp.exact_cdg.exact_cdg`)."""
+        from .exact_cdg import exact_cdg
+
+        return exact_cdg(self, eps, scheme)

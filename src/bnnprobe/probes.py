@@ -1,0 +1,38 @@
+"""The probes the study layer knows, and the columns their rows carry (torch-free: the Snakefile
+and the table jobs read it; each probe's source, :mod:`bnnprobe.mlp.source` and
+:mod:`bnnprobe.layerprobe.source`, takes its columns from here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProbeColumns:
+    source: str  # the module whose SOURCE builds this probe's problems
+    key_columns: tuple[str, ...]  # what a row is about, besides estimator, batch and lr
+    group_columns: tuple[str, ...]  # what a summary row (and a fine lr grid) is per, besides estimator
+
+    @property
+    def run_columns(self) -> list[str]:
+        return ["estimator", *self.key_columns, *ROW_COLUMNS]
+
+    @property
+    def row_key(self) -> list[str]:
+        """The columns that identify a row of the runs table."""
+        return ["estimator", *self.key_columns, "batch", "lr"]
+
+    @property
+    def summary_by(self) -> list[str]:
+        return ["estimator", *self.group_columns]
+
+
+# columns every sweep row has besides the probe's key columns
+ROW_COLUMNS = ["batch", "lr", "grid", "loss_before", "loss_after", "loss_decrease", "grad_norm", "cos_to_cdg",
+               "seconds", "n_loss_evals"]
+
+PROBES = {
+    "mlp": ProbeColumns("bnnprobe.mlp.source", key_columns=("dim", "seed"), group_columns=("dim",)),
+    "layer": ProbeColumns("bnnprobe.layerprobe.source", key_columns=("run_id", "layer", "k", "seed"),
+                          group_columns=("run_id", "layer", "k")),
+}

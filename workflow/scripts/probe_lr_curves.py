@@ -1,0 +1,17 @@
+"""Loss decrease vs lr at one num_dim, from the probe's summary table."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # bnnprobe from this checkout, in any env
+
+from bnnprobe.logs import to_file  # noqa: E402
+
+to_file(snakemake.log[0])
+
+import pandas as pd  # noqa: E402
+
+from bnnprobe.analysis import figures  # noqa: E402
+from bnnprobe.io import save_figure  # noqa: E402
+
+summary = pd.read_csv(snakemake.input.summary)
+figure = figures.lr_curves(summary, list(snakemake.params.panels), int(snakemake.wildcards.dim))
+save_figure(figure, snakemake.output.figure)

@@ -1,0 +1,20 @@
+"""runs, summary and best tables of one probe from all its sweeps (torch-free)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # bnnprobe from this checkout, in any env
+
+from bnnprobe.logs import to_file  # noqa: E402
+
+to_file(snakemake.log[0])
+
+import pandas as pd  # noqa: E402
+
+from bnnprobe.analysis.tables import probe_tables  # noqa: E402
+from bnnprobe.io import save_csv  # noqa: E402
+from bnnprobe.probes import PROBES  # noqa: E402
+
+runs, summary, best = probe_tables((pd.read_csv(path) for path in snakemake.input.sweeps),
+                                   PROBES[snakemake.params.probe])
+save_csv(runs, snakemake.output.runs)
+save_csv(summary, snakemake.output.summary)
+save_csv(best, snakemake.output.best)
