@@ -145,6 +145,7 @@ def test_memory_budget_default_follows_the_device():
     assert config["compute"]["memory_budget_mb"] == "auto"
     assert resolve_memory_budget("auto", torch.device("cpu")) == 16
     assert resolve_memory_budget("auto", torch.device("cuda", 0)) == 2048
+    assert resolve_memory_budget("auto", torch.device("cpu"), "layer") == 1024
     assert resolve_memory_budget(512, torch.device("cpu")) == 512
     with pytest.raises(ConfigError, match="compute.memory_budget_mb"):
         validate_config(broken(_set(["compute", "memory_budget_mb"], 8)))

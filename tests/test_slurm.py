@@ -17,11 +17,11 @@ from test_workflow import TINY, copy_repo, snakemake
 pytestmark = pytest.mark.workflow
 SLURM = REPO / "tests" / "slurm"
 # The profile is used as written, except what a 2-core test node cannot give: a partition
-# named "debug", 1 thread and 500 MB per job, groups of 2, quick status checks.
+# named "debug", 1 thread and 500 MB per job, quick status checks.
+HEAVY = ["probe_gradients", "probe_sweep", "layerprobe_gradients", "layerprobe_sweep"]
 SITE = ["--default-resources", "slurm_partition=debug", "runtime=30", "mem_mb=500", "cpus_per_task=1",
-        "--set-threads", "probe_gradients=1", "probe_sweep=1",
-        "--set-resources", "probe_gradients:mem_mb=500", "probe_sweep:mem_mb=500",
-        "--group-components", "probe=2", "probe_sweeps=2",
+        "--set-threads", *[f"{rule}=1" for rule in HEAVY],
+        "--set-resources", *[f"{rule}:mem_mb=500" for rule in HEAVY],
         "--slurm-init-seconds-before-status-checks", "2", "--jobs", "4"]
 
 

@@ -111,6 +111,10 @@ def gradient_mem_mb(wildcards):
     return int(budget_mb() * 1.5 + data_mb + 1024)
 
 
+def layer_mem_mb(wildcards):
+    return int(budget_mb("layer") * 1.5 + 3000)
+
+
 def sweep_mem_mb(wildcards):
     data_mb = 3 * config["probe"]["batch_size"] * max(DIMS) * 8 / 2**20
     return int(budget_mb() * 1.5 + data_mb + 1024)

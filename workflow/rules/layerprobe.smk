@@ -20,7 +20,7 @@ rule layerprobe_gradients:
         ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=lambda wc: int(budget_mb() * 1.5 + 3000),
+        mem_mb=layer_mem_mb,
         gpu=gpu_count,
     params:
         source=PROBES["layer"].source,
@@ -67,7 +67,7 @@ rule layerprobe_sweep:
         ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=lambda wc: int(budget_mb() * 1.5 + 3000),
+        mem_mb=layer_mem_mb,
     params:
         source=PROBES["layer"].source,
         groups=[{"run_id": run} for run in FINETUNE_RUNS],

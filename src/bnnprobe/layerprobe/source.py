@@ -33,7 +33,7 @@ class LayerProblemSet(ProblemSet):
                                          seed=int(spec["seed"]))
         self.run_id = spec["run_id"]
         self._problem = LayerProbeProblem(model, data, self.layer_spec, device=compute.device, dtype=compute.dtype,
-                                          memory_budget_mb=compute.memory_budget_mb)
+                                          memory_budget_mb=compute.budget_mb("layer"))
         self.key = {"run_id": self.run_id, "layer": layer, "k": len(self._problem.coords),
                     "seed": self.layer_spec.seed}
         self.description = f"run {self.run_id}, {self._problem.description}"
