@@ -79,12 +79,13 @@ def training_gpus(wildcards):
     return 0 if config["compute"]["device"] == "cpu" else 1
 
 
-def budget_mb():
+def budget_mb(problem="mlp"):
+    """The memory budget a job of ``problem`` uses (bnnprobe.device.MEMORY_BUDGET_MB for auto):
+    a job resolves auto by the device it gets, so ask for the larger case unless it is the CPU."""
     budget = config["compute"]["memory_budget_mb"]
-    if (
-        budget == "auto"
-    ):  # a job resolves it by the device it gets; ask for the larger case
-        return 16 if config["compute"]["device"] == "cpu" else 2048
+    if budget == "auto":
+        cpu = {"mlp": 16, "layer": 1024}[problem]
+        return cpu if config["compute"]["device"] == "cpu" else max(cpu, 2048)
     return budget
 
 
