@@ -1,0 +1,74 @@
+"""Training schedules (torch-free: the config check and the Snakefile use it).
+
+A schedule is one estimator throughout (``ste-vanilla``) or a switch ``A>B``: estimator A
+until its validation loss stops improving (the plateau, :func:`plateaued`) or until a
+fixed step (``training.switch_at``), then estimator B for the rest of the steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..naming import NAME_PATTERN, STE_VARIANTS
+
+
+class ScheduleError(ValueError):
+    """A schedule string that names no estimator or is malformed."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    first: str
+    then: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.first if self.then is None else f"{self.first}>{self.then}"
+
+    @property
+    def switches(self) -> bool:
+        return self.then is not None
+
+    @property
+    def is_single_ste(self) -> bool:
+        """A run of one STE throughout: the runs the phase probe looks at."""
+        return self.then is None and self.first.startswith("ste-")
+
+    def estimator_at(self, switched: bool) -> str:
+        return self.then if switched and self.then is not None else self.first
+
+
+def parse_schedule(text: str) -> Schedule:
+    """``ste-vanilla`` or ``ste-vanilla>nes-5000``; raises :class:`ScheduleError` saying what is wrong."""
+    if not isinstance(text, str) or not text:
+        raise ScheduleError(f"a schedule is an estimator name or 'A>B', got {text!r}")
+    parts = text.split(">")
+    if len(parts) > 2:
+        raise ScheduleError(f"schedule {text!r} switches more than once; write 'A>B'")
+    for part in parts:
+        if not part:
+            raise ScheduleError(f"schedule {text!r} has an empty side: write 'A>B' with two estimator names")
+        if not NAME_PATTERN.match(part):
+            raise ScheduleError(f"schedule {text!r}: {part!r} is not an estimator (cdg, nes-<even population>, "
+                                f"guided-es or ste-<{'|'.join(STE_VARIANTS)}>)")
+        if part.startswith("nes-"):
+            population = int(part.split("-", 1)[1])
+            if population < 2 or population % 2 or part != f"nes-{population}":
+                raise ScheduleError(f"schedule {text!r}: NES population of {part!r} must be an even number >= 2 "
+                                    "written without leading zeros")
+    if len(parts) == 2 and parts[0] == parts[1]:
+        raise ScheduleError(f"schedule {text!r} switches to the estimator it already uses")
+    return Schedule(*parts)
+
+
+def plateaued(val_losses: list[float], window: int, rel_tol: float) -> bool:
+    """True once the validation loss improved by less than ``rel_tol`` (relative) over the last
+    ``window`` evaluations: ``(L[-window-1] - L[-1]) / |L[-window-1]| < rel_tol``."""
+    if window < 1:
+        raise ValueError(f"the plateau window must be >= 1 evaluation, got {window}")
+    if len(val_losses) <= window:
+        return False
+    past, now = val_losses[-window - 1], val_losses[-1]
+    if past == 0:
+        return True  # nothing left to improve
+    return (past - now) / abs(past) < rel_tol

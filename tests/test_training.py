@@ -1,0 +1,145 @@
+"""Training the student: plateau detection on hand-made curves, schedules, SGD with CDG against a
+hand-written loop, the switch, kill-and-resume, NaN."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bnnprobe.device import Compute
+from bnnprobe.estimators import estimate
+from bnnprobe.mlp import MLPProbe, pack
+from bnnprobe.problem import NonFiniteLossError
+from bnnprobe.seeding import generator
+from bnnprobe.training.schedule import ScheduleError, parse_schedule, plateaued
+from bnnprobe.training.trainer import StudentTrainer, TrainingSpec, train_student
+from reference import forward, layers_from_theta, mse
+
+CPU64 = Compute.from_config({"device": "cpu", "dtype": "float64"})
+CDG = {"eps": 0.05, "scheme": "forward"}
+SETTINGS = {"cdg": CDG, "ste-vanilla": {"variant": "vanilla"}}
+
+
+def spec(**overrides):
+    base = dict(dim=2, seed=1, schedule="cdg", steps=6, batch_size=64, val_batch_size=500, eval_every=2, lr=0.2)
+    return TrainingSpec(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("curve,window,tol,expected", [
+    ([1.0, 0.9, 0.8, 0.7], 2, 0.05, False),     # still improving by 22% over 2 evaluations
+    ([1.0, 0.9, 0.899, 0.898], 2, 0.05, True),   # 0.2% over the last 2
+    ([1.0, 0.99], 2, 0.05, False),               # not enough evaluations yet
+    ([1.0, 1.0, 1.1], 1, 0.01, True),            # got worse
+    ([2.0, 1.0, 0.5], 2, 0.7, False),            # 75% improvement >= 70%
+])
+def test_plateau_on_hand_made_curves(curve, window, tol, expected):
+    assert plateaued(curve, window, tol) is expected
+
+
+@pytest.mark.parametrize("text,message", [
+    ("ste-vanila>nes-50", "'ste-vanila' is not an estimator"),
+    ("ste-vanilla>", "empty side"),
+    ("ste-vanilla>adam", "'adam' is not an estimator"),
+    ("ste-vanilla>nes-3", "even number"),
+    ("a>b>c", "more than once"),
+    ("cdg>cdg", "already uses"),
+])
+def test_bad_schedules_are_named(text, message):
+    with pytest.raises(ScheduleError, match=message):
+        parse_schedule(text)
+    assert parse_schedule("ste-vanilla>nes-50").then == "nes-50"
+
+
+def reference_sgd_with_cdg(s: TrainingSpec):
+    """From the definitions: the same batches, a plain per-coordinate forward-difference CDG, w - lr g."""
+    probe = MLPProbe(s.mlp_spec())
+    teacher = [(t[:, :-1].numpy(), t[:, -1].numpy()) for t in probe.teacher]
+    theta = pack(probe.student).numpy().copy()
+    val_x = torch.randn(s.val_batch_size, s.dim, dtype=torch.float64, generator=generator("training-val", s.dim)).numpy()
+    val_y = forward(teacher, val_x, s.activation)[0]
+    vals = []
+    for step in range(s.steps + 1):
+        if step % s.eval_every == 0:
+            vals.append(mse(layers_from_theta(theta, s.dim, s.depth), val_x, val_y, s.activation))
+        if step == s.steps:
+            break
+        x = torch.randn(s.batch_size, s.dim, dtype=torch.float64,
+                        generator=generator("training-batch", s.dim, s.seed, step)).numpy()
+        y = forward(teacher, x, s.activation)[0]
+        base = mse(layers_from_theta(theta, s.dim, s.depth), x, y, s.activation)
+        grad = np.empty_like(theta)
+        for i in range(len(theta)):
+            moved = theta.copy()
+            moved[i] += CDG["eps"]
+            grad[i] = (mse(layers_from_theta(moved, s.dim, s.depth), x, y, s.activation) - base) / CDG["eps"]
+        theta = theta - s.lr * grad
+    return theta, vals
+
+
+def test_sgd_with_cdg_equals_a_hand_written_loop(tmp_path):
+    s = spec()
+    result = train_student(s, {"cdg": CDG}, tmp_path / "ck.pt", CPU64)
+    theta, vals = reference_sgd_with_cdg(s)
+    np.testing.assert_allclose(result.snapshots["end"]["theta"].numpy(), theta, rtol=1e-9, atol=1e-12)
+    assert list(result.curve.step) == [0, 2, 4, 6]
+    np.testing.assert_allclose(result.curve.val_loss.to_numpy(), vals, rtol=1e-10)
+    assert list(result.curve.cumulative_loss_evals) == [0, 2 * 19, 4 * 19, 6 * 19]  # 18 coordinates + 1
+    assert result.curve.val_loss.iloc[-1] < result.curve.val_loss.iloc[0]  # it learns
+
+
+def test_a_switch_happens_at_the_recorded_step_and_uses_the_second_estimator(tmp_path):
+    s = spec(schedule="ste-vanilla>cdg", steps=8, switch_at=4)
+    result = train_student(s, SETTINGS, tmp_path / "ck.pt", CPU64)
+    assert result.switch_step == 4
+    assert list(result.curve.estimator) == ["ste-vanilla"] * 3 + ["cdg"] * 2  # evaluations at 0, 2, 4 | 6, 8
+    # replay from the definitions: STE steps before the switch, CDG steps after it
+    trainer = StudentTrainer(s, SETTINGS, CPU64)
+    theta = trainer.theta.detach().clone()
+    for step in range(s.steps):
+        name = "ste-vanilla" if step < 4 else "cdg"
+        with torch.no_grad():
+            trainer.theta.copy_(theta)
+        g = estimate(name, trainer.batch_problem(step), SETTINGS[name], seed_parts=("training", 2, 1, step)).gradient
+        theta = theta - s.lr * g.double()
+    torch.testing.assert_close(result.snapshots["end"]["theta"], theta, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(result.snapshots["plateau"]["theta"], result.snapshots["f50"]["theta"])
+
+
+def test_plateau_switch_without_a_fixed_step(tmp_path):
+    s = spec(schedule="ste-vanilla>cdg", steps=40, eval_every=2, plateau_window=2, plateau_rel_tol=0.5, lr=0.05)
+    result = train_student(s, SETTINGS, tmp_path / "ck.pt", CPU64)
+    curve = result.curve.set_index("step")
+    assert result.switch_step is not None
+    vals = list(curve.val_loss.loc[:result.switch_step])
+    assert plateaued(vals, 2, 0.5) and not any(plateaued(vals[:i], 2, 0.5) for i in range(1, len(vals)))
+    assert set(curve.estimator.loc[result.switch_step + 1:]) == {"cdg"}
+
+
+def test_killed_run_resumes_to_the_same_curve(tmp_path, monkeypatch):
+    s = spec(schedule="ste-vanilla>cdg", steps=10, switch_at=4, optimizer="adam", lr=0.05)
+    straight = train_student(s, SETTINGS, tmp_path / "a.pt", CPU64)
+    import bnnprobe.training.trainer as trainer_module
+
+    calls = {"n": 0}
+    real = trainer_module.estimate
+
+    def dies_at_step_7(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise KeyboardInterrupt  # like a kill: nothing after the last checkpoint is kept
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "estimate", dies_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train_student(s, SETTINGS, tmp_path / "b.pt", CPU64)
+    monkeypatch.setattr(trainer_module, "estimate", real)
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["state"]["step"] == 6  # the last evaluation
+    resumed = train_student(s, SETTINGS, tmp_path / "b.pt", CPU64)
+    pd.testing.assert_frame_equal(straight.curve.drop(columns="seconds"), resumed.curve.drop(columns="seconds"))
+    torch.testing.assert_close(straight.snapshots["end"]["theta"], resumed.snapshots["end"]["theta"], rtol=0, atol=0)
+
+
+def test_nan_stops_the_run_with_a_message(tmp_path):
+    s = spec(lr=1e308, steps=4, eval_every=1)
+    with pytest.raises(NonFiniteLossError, match="lower training.lr"):
+        train_student(s, {"cdg": CDG}, tmp_path / "ck.pt", CPU64)
