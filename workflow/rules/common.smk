@@ -81,7 +81,8 @@ def training_gpus(wildcards):
 
 def budget_mb(problem="mlp"):
     """The memory budget a job of ``problem`` uses (bnnprobe.device.MEMORY_BUDGET_MB for auto):
-    a job resolves auto by the device it gets, so ask for the larger case unless it is the CPU."""
+    a job resolves auto by the device it gets, so ask for the larger case unless it is the CPU.
+    """
     budget = config["compute"]["memory_budget_mb"]
     if budget == "auto":
         cpu = {"mlp": 16, "layer": 1024}[problem]
