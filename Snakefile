@@ -36,6 +36,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/layerprobe.smk"
+include: "workflow/rules/training.smk"
 
 
 # Tables and figures take a second or two: they run on the submitting host, not as cluster jobs.
@@ -47,16 +48,20 @@ localrules:
     finetune_figures,
     layerprobe_tables,
     layerprobe_figures,
+    training_tables,
+    training_figures,
     all,
     probe,
     finetune,
     layerprobe,
+    training,
 
 
 rule all:
-    """Every study: the MLP probe, the finetunes and the layer probe."""
+    """Every study: the MLP probe, the finetunes, the layer probe and the study along training."""
     default_target: True
     input:
         rules.probe.input,
         rules.finetune.input,
         rules.layerprobe.input,
+        rules.training.input,

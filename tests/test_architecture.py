@@ -81,14 +81,11 @@ def test_every_rule_with_a_script_tracks_that_scripts_code():
         if script is None or script.group(1) in UNTRACKED:
             continue
         script = script.group(1)
-        tracked = re.search(r"code=(code\(\"(\w+\.py)\"|gradient_code\()", rule)
+        tracked = re.search(r"code=(?:estimator_)?code\(\s*\"(\w+\.py)\"", rule)
         assert tracked, f"rule {name} runs {script} but lists no code derived from it"
-        if tracked.group(2):
-            assert tracked.group(2) == script, f"rule {name} runs {script} but tracks {tracked.group(2)}"
-        else:
-            assert script == "gradients.py"
+        assert tracked.group(1) == script, f"rule {name} runs {script} but tracks {tracked.group(1)}"
         checked += 1
-    assert checked >= 12
+    assert checked >= 15
 
 
 def test_estimator_families_are_loaded_only_by_the_estimator_that_runs():

@@ -149,3 +149,22 @@ def test_memory_budget_default_follows_the_device():
     assert resolve_memory_budget(512, torch.device("cpu")) == 512
     with pytest.raises(ConfigError, match="compute.memory_budget_mb"):
         validate_config(broken(_set(["compute", "memory_budget_mb"], 8)))
+
+
+@pytest.mark.parametrize("schedule,message", [
+    ("ste-vanila>nes-50", "'ste-vanila' is not an estimator"),
+    ("ste-vanilla>", "empty side"),
+    ("ste-vanilla>adam", "'adam' is not an estimator"),
+])
+def test_bad_training_schedules_fail_before_any_job(schedule, message):
+    with pytest.raises(ConfigError, match=rf"'training.schedules\[1\]'.*{message}"):
+        validate_config(broken(_set(["training", "schedules"], ["cdg", schedule])))
+
+
+def test_training_window_and_switch_step_are_checked():
+    with pytest.raises(ConfigError, match="training.plateau.window"):
+        validate_config(broken(_set(["training", "plateau"], {"window": 0})))
+    with pytest.raises(ConfigError, match="training.switch_at"):
+        validate_config(broken(lambda c: c["training"].update(switch_at=5000, steps=100)))
+    config = validate_config(broken(lambda c: c["probe"].update(dims=[2, 8])))
+    assert config["training"]["dims"] == [2, 8] and config["training"]["schedules"][0] == "ste-vanilla"

@@ -143,3 +143,47 @@ def test_nan_stops_the_run_with_a_message(tmp_path):
     s = spec(lr=1e308, steps=4, eval_every=1)
     with pytest.raises(NonFiniteLossError, match="lower training.lr"):
         train_student(s, {"cdg": CDG}, tmp_path / "ck.pt", CPU64)
+
+
+def _curves():
+    """Hand-made curves: 'a' alone and 'a>b' at dim 4, seeds 0..2; final losses chosen by hand."""
+    finals = {("a", 0): 0.5, ("a", 1): 0.6, ("a", 2): 0.7, ("a>b", 0): 0.3, ("a>b", 1): 0.42, ("a>b", 2): 0.49}
+    rows = []
+    for (schedule, seed), final in finals.items():
+        for step, val in ((0, 1.0), (10, 0.2 + final), (20, final)):
+            rows.append({"schedule": schedule, "dim": 4, "seed": seed, "step": step, "estimator": schedule[-1],
+                         "train_loss": val, "val_loss": val, "cumulative_loss_evals": step * 3, "seconds": 0.0,
+                         "switch_step": 10 if ">" in schedule else None})
+    return pd.DataFrame(rows), finals
+
+
+def test_final_table_and_switch_comparison_against_hand_computation():
+    from scipy import stats
+
+    from bnnprobe.training.tables import curves_table, final_table, findings_markdown, switch_comparisons
+
+    frame, finals = _curves()
+    curves = curves_table([frame])
+    final = final_table(curves).set_index("schedule")
+    a = np.array([finals["a", s] for s in range(3)])
+    assert final.loc["a", "final_val_loss_mean"] == pytest.approx(a.mean())
+    half = stats.t.ppf(0.975, 2) * a.std(ddof=1) / np.sqrt(3)
+    assert final.loc["a", "final_val_loss_ci95_high"] == pytest.approx(a.mean() + half)
+    assert final.loc["a>b", "switch_step_mean"] == 10 and final.loc["a", "loss_evals_mean"] == 60
+    (row,) = switch_comparisons(curves).itertuples()
+    diff = np.array([finals["a>b", s] - finals["a", s] for s in range(3)])  # -0.2, -0.18, -0.21
+    assert row.difference_mean == pytest.approx(diff.mean())
+    half = stats.t.ppf(0.975, 2) * diff.std(ddof=1) / np.sqrt(3)
+    assert row.difference_ci95_high == pytest.approx(diff.mean() + half) and row.difference_ci95_high < 0
+    text = findings_markdown(switch_comparisons(curves), final_table(curves))
+    assert "**lower**" in text and "lowered the final validation loss in 1 and raised it in 0" in text
+
+
+def test_findings_say_so_when_the_difference_is_unclear():
+    from bnnprobe.training.tables import curves_table, final_table, findings_markdown, switch_comparisons
+
+    frame, _ = _curves()
+    frame.loc[(frame.schedule == "a>b") & (frame.seed == 1) & (frame.step == 20), "val_loss"] = 0.9
+    curves = curves_table([frame])
+    text = findings_markdown(switch_comparisons(curves), final_table(curves))
+    assert "not clearly different" in text and "lowered the final validation loss in 0" in text

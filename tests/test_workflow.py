@@ -115,6 +115,30 @@ def test_layer_probe_tables_and_figures(done):
         assert (done / f"results/figures/layerprobe/{name}.png").stat().st_size > 10_000
 
 
+def test_training_tables_findings_and_figures(done):
+    training = TINY["training"]
+    curves = pd.read_csv(done / "results/tables/training_curves.csv")
+    evaluations = training["steps"] // training["eval_every"] + 1
+    assert len(curves) == len(training["schedules"]) * 2 * 2 * evaluations  # schedules x dims x seeds x evaluations
+    assert set(curves.schedule) == set(training["schedules"])
+    switched = curves[curves.schedule == "ste-vanilla>cdg"]
+    for (dim, seed), run in switched.groupby(["dim", "seed"]):
+        if run.switch_step.notna().any():  # after the switch, the estimator in use is CDG
+            at = run.switch_step.iloc[0]
+            assert set(run[run.step > at].estimator) == {"cdg"} and set(run[run.step <= at].estimator) == {"ste-vanilla"}
+    final = pd.read_csv(done / "results/tables/training_final.csv")
+    assert len(final) == 3 * 2 and (final.n == 2).all()
+    for row in final.itertuples():  # the mean of the seeds' last validation losses, recomputed from the curves
+        runs = curves[(curves.schedule == row.schedule) & (curves.dim == row.dim)]
+        last = runs[runs.step == training["steps"]].val_loss
+        assert row.final_val_loss_mean == pytest.approx(last.mean())
+        assert row.final_val_loss_ci95_low < row.final_val_loss_mean < row.final_val_loss_ci95_high
+    findings = (done / "results/tables/findings_training.md").read_text()
+    assert "`ste-vanilla>cdg`" in findings and "comparisons" in findings
+    for name in ["val_loss_vs_step", "val_loss_vs_loss_evals"]:
+        assert (done / f"results/figures/training/{name}.png").stat().st_size > 10_000
+
+
 def test_gradient_record_has_documented_keys(done):
     from bnnprobe.study import RECORD_FORMAT
 

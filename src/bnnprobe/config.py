@@ -130,6 +130,20 @@ def _check_semantics(config: dict) -> None:
         if layerprobe["layer"] != "auto" and layerprobe["layer"] not in layers:
             raise ConfigError(f"invalid config: key 'layerprobe.layer': {layerprobe['layer']!r} is not a convolution or "
                               f"linear layer of the XNOR-ResNet-18; choose auto or one of {', '.join(layers)}")
+    training = config.get("training")
+    if training is not None:
+        from .training.schedule import ScheduleError, parse_schedule
+
+        for i, text in enumerate(training["schedules"]):
+            try:
+                parse_schedule(text)
+            except ScheduleError as error:
+                raise ConfigError(f"invalid config: key 'training.schedules[{i}]': {error}") from None
+        training.setdefault("dims", list(config["probe"]["dims"]))
+        training.setdefault("seeds", list(config["probe"]["seeds"]))
+        if training["switch_at"] is not None and training["switch_at"] >= training["steps"]:
+            raise ConfigError(f"invalid config: key 'training.switch_at': {training['switch_at']} is not below "
+                              f"training.steps = {training['steps']}")
     figures = config["figures"]
     if "panels" not in figures:
         figures["panels"] = [{"title": "all estimators", "estimators": list(config["estimators"])}]

@@ -8,6 +8,12 @@ from bnnprobe.finetune.data import imagefolder_files
 from bnnprobe.finetune.runs import resolve_runs
 from bnnprobe.naming import FAMILY_MODULES, NAME_PATTERN, family, settings_for
 from bnnprobe.probes import PROBES
+from bnnprobe.training.schedule import (
+    SLUG_PATTERN,
+    parse_schedule,
+    schedule_from_slug,
+    schedule_slug,
+)
 
 try:
     validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -29,6 +35,7 @@ wildcard_constraints:
     split="train|val|test",
     width=r"\d+",
     run=r"w\d+_[^/]+",
+    schedule=SLUG_PATTERN,
 
 
 # ---- code tracking (derived from each script's imports, never listed by hand) ------------------
@@ -53,13 +60,19 @@ def code(script, probe=None):
     return [relative(f) for f in files]
 
 
-def gradient_code(probe):
+def estimator_code(
+    script, probe=None, estimators=lambda wildcards: [wildcards.estimator]
+):
+    """``code(script, probe)`` plus the modules of the estimator families the job runs: editing
+    estimators/ste.py re-runs the STE jobs only."""
+
     def inputs(wildcards):
-        own = [
-            REPO / "src" / "bnnprobe" / m
-            for m in FAMILY_MODULES[family(wildcards.estimator)]
+        own = sorted(
+            {m for name in estimators(wildcards) for m in FAMILY_MODULES[family(name)]}
+        )
+        return code(script, probe) + [
+            relative(REPO / "src" / "bnnprobe" / m) for m in own
         ]
-        return code("gradients.py", probe) + [relative(f) for f in own]
 
     return inputs
 
@@ -191,3 +204,53 @@ def layer_specs(wildcards):
         }
         for seed in LAYER_SEEDS
     ]
+
+
+# ---- the study along training ---------------------------------------------------------------------
+TRAINING = config["training"]
+TRAINING_SLUGS = [schedule_slug(s) for s in TRAINING["schedules"]]
+
+
+def schedule_estimators(wildcards):
+    schedule = parse_schedule(schedule_from_slug(wildcards.schedule))
+    return [name for name in (schedule.first, schedule.then) if name is not None]
+
+
+def training_settings(wildcards):
+    return {name: settings_for(name, config) for name in schedule_estimators(wildcards)}
+
+
+def training_specs(wildcards):
+    """The runs of one (schedule, dim) training job: one per seed."""
+    t, p = TRAINING, config["probe"]
+    return [
+        {
+            "dim": int(wildcards.dim),
+            "seed": seed,
+            "schedule": schedule_from_slug(wildcards.schedule),
+            "steps": t["steps"],
+            "batch_size": t["batch_size"],
+            "val_batch_size": t["val_batch_size"],
+            "eval_every": t["eval_every"],
+            "optimizer": t["optimizer"],
+            "lr": t["lr"],
+            "plateau_window": t["plateau"]["window"],
+            "plateau_rel_tol": t["plateau"]["rel_tol"],
+            "switch_at": t["switch_at"],
+            "probe_fractions": [0.25, 0.5],
+            **{k: p[k] for k in ("activation", "depth", "teacher_seed", "init_scale")},
+        }
+        for seed in TRAINING["seeds"]
+    ]
+
+
+def training_run_gpus(wildcards):
+    heavy = any(
+        family(n) in ("nes", "guided-es") for n in schedule_estimators(wildcards)
+    )
+    return 1 if heavy and config["compute"]["device"] != "cpu" else 0
+
+
+def training_mem_mb(wildcards):
+    data_mb = 3 * TRAINING["val_batch_size"] * int(wildcards.dim) * 8 / 2**20
+    return int(budget_mb() * 1.5 + data_mb + 1024)

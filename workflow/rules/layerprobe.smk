@@ -6,7 +6,7 @@ rule layerprobe_gradients:
     input:
         models=lambda wc: finetuned_model(wc.run),
         data=FT_DATA,
-        code=gradient_code("layer"),
+        code=estimator_code("gradients.py", "layer"),
     output:
         records=expand(
             "results/layerprobe/gradients/{{run}}/{{estimator}}/seed{seed}.pt",

@@ -5,7 +5,7 @@
 
 rule probe_gradients:
     input:
-        code=gradient_code("mlp"),
+        code=estimator_code("gradients.py", "mlp"),
     output:
         records=expand(
             "results/probe/gradients/{{estimator}}/dim{{dim}}/seed{seed}.pt",

@@ -14,4 +14,4 @@ from bnnprobe.io import save_figure  # noqa: E402
 
 paths = iter(snakemake.input.metrics)
 frames = [(dict(run), seed, pd.read_csv(next(paths))) for run in snakemake.params.runs for seed in snakemake.params.seeds]
-save_figure(figures.training_curves(frames), snakemake.output.curves)
+save_figure(figures.finetune_curves(frames), snakemake.output.curves)

@@ -110,7 +110,7 @@ def cosine_vs_dim(runs: pd.DataFrame):
     return fig
 
 
-def training_curves(frames: list):
+def finetune_curves(frames: list):
     """Training loss and validation accuracy per epoch for each (run, seed) of the finetunes."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
     for run, seed, frame in frames:
@@ -164,3 +164,44 @@ def best_vs_hyperparameter(best: pd.DataFrame, runs: list[dict]):
     axes[0][0].set_ylabel("best loss decrease over the lr grid (cross-entropy)")
     fig.suptitle("Layer probe: best one-step loss decrease vs the finetune's hyper-parameters")
     return fig
+
+
+def _student_panels(curves: pd.DataFrame, x: str, xlabel: str, title: str, log_x: bool):
+    """Validation loss vs ``x`` of the trained students: a panel per dim, a line per schedule (mean over
+    seeds; the band is the range over seeds), switch points marked."""
+    dims = sorted(curves["dim"].unique())
+    cols = min(3, len(dims))
+    rows = -(-len(dims) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False, layout="constrained")
+    for ax, dim in zip(axes.flat, dims):
+        at_dim = curves[curves["dim"] == dim]
+        for schedule, frame in at_dim.groupby("schedule", sort=True):
+            by_step = frame.groupby("step")
+            line = pd.DataFrame({"x": by_step[x].mean(), "mean": by_step["val_loss"].mean(),
+                                 "low": by_step["val_loss"].min(), "high": by_step["val_loss"].max()})
+            (drawn,) = ax.plot(line["x"], line["mean"], label=schedule, linewidth=1.3)
+            ax.fill_between(line["x"], line["low"], line["high"], color=drawn.get_color(), alpha=0.15)
+            switch = frame["switch_step"].dropna()
+            if len(switch):
+                at = line.loc[line.index >= switch.mean()].head(1)
+                ax.scatter(at["x"], at["mean"], marker="v", s=50, color=drawn.get_color(), zorder=5)
+        ax.set_yscale("log")
+        if log_x:
+            ax.set_xscale("log")
+        ax.set(title=f"num_dim = {dim}", xlabel=xlabel, ylabel="validation loss (MSE, log scale)")
+    for ax in list(axes.flat)[len(dims):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, title="schedule (v: switch)", title_fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def student_loss_vs_step(curves: pd.DataFrame):
+    return _student_panels(curves, "step", "training step", "Training the student: validation loss vs step "
+                           "(mean over seeds, band: min-max)", log_x=False)
+
+
+def student_loss_vs_evals(curves: pd.DataFrame):
+    frame = curves[curves["cumulative_loss_evals"] > 0]
+    return _student_panels(frame, "cumulative_loss_evals", "loss evaluations spent (cumulative, log scale)",
+                           "The cost view: validation loss vs loss evaluations spent", log_x=True)

@@ -21,7 +21,8 @@ def runs_table(frames: Iterable[pd.DataFrame], key: Sequence[str], columns: Sequ
     return runs.sort_values(list(key), kind="stable").reset_index(drop=True)
 
 
-def _ci95_halfwidth(sem: pd.Series, n: pd.Series) -> pd.Series:
+def ci95_halfwidth(sem: pd.Series, n: pd.Series) -> pd.Series:
+    """Half-width of the Student-t 95% confidence interval of a mean (NaN for a single observation)."""
     t = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)), np.nan)
     return sem * t
 
@@ -34,7 +35,7 @@ def summary_table(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     grouped = runs.groupby([*by, "lr"], sort=True)
     out = grouped["loss_decrease"].agg(n="count", loss_decrease_mean="mean", loss_decrease_std="std")
     out["loss_decrease_sem"] = out["loss_decrease_std"] / np.sqrt(out["n"])
-    half = _ci95_halfwidth(out["loss_decrease_sem"], out["n"])
+    half = ci95_halfwidth(out["loss_decrease_sem"], out["n"])
     out["loss_decrease_ci95_low"] = out["loss_decrease_mean"] - half
     out["loss_decrease_ci95_high"] = out["loss_decrease_mean"] + half
     out["loss_before_mean"] = grouped["loss_before"].mean()

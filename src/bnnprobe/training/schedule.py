@@ -72,3 +72,16 @@ def plateaued(val_losses: list[float], window: int, rel_tol: float) -> bool:
     if past == 0:
         return True  # nothing left to improve
     return (past - now) / abs(past) < rel_tol
+
+
+SLUG_SWITCH = "_to_"
+SLUG_PATTERN = r"[a-z0-9-]+(_to_[a-z0-9-]+)?"
+
+
+def schedule_slug(text: str) -> str:
+    """The schedule as a path component: ``ste-vanilla>nes-500`` -> ``ste-vanilla_to_nes-500``."""
+    return parse_schedule(text).name.replace(">", SLUG_SWITCH)
+
+
+def schedule_from_slug(slug: str) -> str:
+    return parse_schedule(slug.replace(SLUG_SWITCH, ">")).name

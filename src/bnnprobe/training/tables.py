@@ -1,0 +1,127 @@
+"""Tables and findings of the training study, from the runs' curves (torch-free).
+
+``training_curves.csv``: one row per evaluation of every run (schedule, dim, seed, step,
+estimator in use, train loss (mean batch loss since the last evaluation), validation loss,
+cumulative loss evaluations, seconds, the run's switch step).
+``training_final.csv``: per schedule x dim, the final and the best validation loss with mean,
+std, n and Student-t 95% CI over seeds, the loss evaluations spent and the mean switch step.
+Findings compare each switch ``A>B`` with ``A`` alone on the same seeds (paired: the same
+initialisation and batches up to the switch) and state the difference with its CI either way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..analysis.tables import ci95_halfwidth
+
+CURVES_COLUMNS = ["schedule", "dim", "seed", "step", "estimator", "train_loss", "val_loss", "cumulative_loss_evals",
+                  "seconds", "switch_step"]
+
+
+def curves_table(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    curves = pd.concat([f for f in frames if len(f)], ignore_index=True)[CURVES_COLUMNS]
+    key = ["schedule", "dim", "seed", "step"]
+    if curves.duplicated(key).any():
+        raise ValueError(f"duplicate {key} rows in the training curves")
+    return curves.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def per_run(curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: final and best validation loss, loss evaluations spent, switch step."""
+    runs = curves.sort_values("step").groupby(["schedule", "dim", "seed"], sort=True)
+    return pd.DataFrame({
+        "final_val_loss": runs["val_loss"].last(),
+        "best_val_loss": runs["val_loss"].min(),
+        "loss_evals": runs["cumulative_loss_evals"].last(),
+        "steps": runs["step"].last(),
+        "switch_step": runs["switch_step"].first(),
+    }).reset_index()
+
+
+def _stats(values: pd.core.groupby.SeriesGroupBy, name: str) -> pd.DataFrame:
+    out = values.agg(n="count", mean="mean", std="std")
+    half = ci95_halfwidth(out["std"] / np.sqrt(out["n"]), out["n"])
+    return pd.DataFrame({f"{name}_mean": out["mean"], f"{name}_std": out["std"],
+                         f"{name}_ci95_low": out["mean"] - half, f"{name}_ci95_high": out["mean"] + half,
+                         "n": out["n"]})
+
+
+def final_table(curves: pd.DataFrame) -> pd.DataFrame:
+    runs = per_run(curves)
+    grouped = runs.groupby(["schedule", "dim"], sort=True)
+    final = _stats(grouped["final_val_loss"], "final_val_loss")
+    best = _stats(grouped["best_val_loss"], "best_val_loss").drop(columns="n")
+    out = final.join(best)
+    out["loss_evals_mean"] = grouped["loss_evals"].mean()
+    out["switch_step_mean"] = grouped["switch_step"].mean()
+    return out.reset_index()
+
+
+def switch_comparisons(curves: pd.DataFrame) -> pd.DataFrame:
+    """Each switch A>B against A alone at each dim: the paired difference of final validation losses
+    (switch minus A alone, over the seeds both have), its mean and 95% CI."""
+    runs = per_run(curves).set_index(["schedule", "dim", "seed"])["final_val_loss"]
+    rows = []
+    schedules = sorted(set(runs.index.get_level_values("schedule")))
+    for schedule in schedules:
+        if ">" not in schedule or schedule.split(">")[0] not in schedules:
+            continue
+        first = schedule.split(">")[0]
+        for dim in sorted(set(runs.loc[schedule].index.get_level_values("dim"))):
+            a, b = runs.loc[(first, dim)], runs.loc[(schedule, dim)]
+            seeds = sorted(set(a.index) & set(b.index))
+            diff = np.array([b[s] - a[s] for s in seeds])
+            n = len(diff)
+            mean = float(diff.mean()) if n else math.nan
+            std = float(diff.std(ddof=1)) if n > 1 else math.nan
+            half = float(ci95_halfwidth(pd.Series([std / math.sqrt(n) if n else math.nan]), pd.Series([n]))[0])
+            rows.append({"schedule": schedule, "alone": first, "dim": dim, "n": n,
+                         "final_val_loss_alone": float(a[seeds].mean()) if n else math.nan,
+                         "final_val_loss_switch": float(b[seeds].mean()) if n else math.nan,
+                         "difference_mean": mean, "difference_ci95_low": mean - half,
+                         "difference_ci95_high": mean + half})
+    return pd.DataFrame(rows, columns=["schedule", "alone", "dim", "n", "final_val_loss_alone", "final_val_loss_switch",
+                                       "difference_mean", "difference_ci95_low", "difference_ci95_high"])
+
+
+def _verdict(row) -> str:
+    low, high = row.difference_ci95_low, row.difference_ci95_high
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "cannot say (one seed: no confidence interval)"
+    if high < 0:
+        return "**lower**"
+    if low > 0:
+        return "**higher**"
+    return "not clearly different (the CI includes 0)"
+
+
+def findings_markdown(comparisons: pd.DataFrame, final: pd.DataFrame) -> str:
+    """The training study's findings, generated from the tables: true for any config."""
+    lines = ["# Findings: training with a switch from an STE to another estimator", "",
+             "Final validation loss of each switch `A>B` against `A` alone, paired over seeds (same initialisation "
+             "and batches up to the switch); difference = switch - alone, mean and Student-t 95% CI.", ""]
+    if comparisons.empty:
+        lines.append("No schedule of this config switches from an estimator that also runs alone: nothing to compare.")
+        return "\n".join(lines) + "\n"
+    lines += ["| switch | dim | seeds | final loss alone | final loss with switch | difference (95% CI) | "
+              "the switch's final loss is |", "|---|---|---|---|---|---|---|"]
+    for row in comparisons.itertuples():
+        lines.append(f"| `{row.schedule}` | {row.dim} | {row.n} | {row.final_val_loss_alone:.4g} | "
+                     f"{row.final_val_loss_switch:.4g} | {row.difference_mean:+.3g} "
+                     f"[{row.difference_ci95_low:+.3g}, {row.difference_ci95_high:+.3g}] | {_verdict(row)} |")
+    lower = comparisons[comparisons.difference_ci95_high < 0]
+    higher = comparisons[comparisons.difference_ci95_low > 0]
+    lines += ["", f"Of {len(comparisons)} (switch, dim) comparisons, the switch lowered the final validation loss "
+              f"in {len(lower)} and raised it in {len(higher)} (95% CIs excluding 0); the rest are not clearly "
+              "different at this number of seeds."]
+    switched = final.dropna(subset=["switch_step_mean"])
+    switched = switched[switched.schedule.str.contains(">")]
+    if len(switched):
+        lines.append(f"Switch steps (mean over seeds) ranged from {switched.switch_step_mean.min():.0f} to "
+                     f"{switched.switch_step_mean.max():.0f}.")
+    return "\n".join(lines) + "\n"
