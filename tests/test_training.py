@@ -187,3 +187,56 @@ def test_findings_say_so_when_the_difference_is_unclear():
     curves = curves_table([frame])
     text = findings_markdown(switch_comparisons(curves), final_table(curves))
     assert "not clearly different" in text and "lowered the final validation loss in 0" in text
+
+
+def test_the_phase_probe_at_step_0_is_the_init_probe(tmp_path):
+    from bnnprobe.io import save_torch
+    from bnnprobe.mlp.source import SOURCE as MLP
+    from bnnprobe.study import compute_record
+    from bnnprobe.training.source import SOURCE as PHASE
+
+    s = spec(schedule="ste-vanilla", steps=4, eval_every=2)
+    result = train_student(s, SETTINGS, tmp_path / "ck.pt", CPU64)
+    save_torch({"snapshots": result.snapshots}, tmp_path / "snapshots.pt")
+    mlp_spec = s.mlp_spec(batch_size=200, num_batches=2).as_dict()
+    phase_spec = {**mlp_spec, "schedule": "ste-vanilla", "phase": "init", "snapshots": str(tmp_path / "snapshots.pt")}
+    for name, settings in (("cdg", CDG), ("ste-vanilla", SETTINGS["ste-vanilla"])):
+        init = compute_record(MLP, mlp_spec, name, settings, CPU64)
+        phase = compute_record(PHASE, phase_spec, name, settings, CPU64)
+        torch.testing.assert_close(phase["gradients"], init["gradients"], rtol=0, atol=0)
+        assert phase["key"] == {"schedule": "ste-vanilla", "phase": "init", "step": 0, "dim": 2, "seed": 1}
+    # at the end the student is the trained one: its loss on the probe's batches is the loss of the end weights
+    end = compute_record(PHASE, {**phase_spec, "phase": "end"}, "cdg", CDG, CPU64)
+    trainer = StudentTrainer(s, SETTINGS, CPU64)
+    probe = MLPProbe(s.mlp_spec(batch_size=200, num_batches=2), dtype=torch.float64)
+    problem = probe.batch(0)
+    assert end["loss_before"][0] == pytest.approx(problem.loss(result.snapshots["end"]["theta"]), rel=1e-12)
+    assert end["key"]["step"] == 4 and trainer.spec == s
+
+
+def test_cosine_trend_and_rankings_against_hand_computation():
+    from scipy import stats
+
+    from bnnprobe.training.tables import cosine_trend, phase_findings_markdown, ste_rankings
+
+    rows = []
+    cos = {("init", 0): 0.9, ("init", 1): 0.8, ("init", 2): 0.85, ("end", 0): 0.5, ("end", 1): 0.45, ("end", 2): 0.6}
+    for (phase, seed), value in cos.items():
+        for lr in (0.1, 1.0):  # rows of several lrs share one gradient: counted once
+            rows.append({"schedule": "ste-vanilla", "estimator": "ste-vanilla", "phase": phase, "dim": 4,
+                         "seed": seed, "batch": 0, "lr": lr, "cos_to_cdg": value})
+    (trend,) = cosine_trend(pd.DataFrame(rows)).itertuples()
+    diff = np.array([cos["end", s] - cos["init", s] for s in range(3)])
+    assert trend.n == 3 and trend.difference_mean == pytest.approx(diff.mean())
+    assert trend.difference_ci95_high == pytest.approx(diff.mean() + stats.t.ppf(0.975, 2) * diff.std(ddof=1) / 3**0.5)
+    best = pd.DataFrame([{"schedule": "ste-vanilla", "dim": 4, "estimator": e, "phase": p, "loss_decrease_mean": v}
+                         for e, p, v in [("ste-vanilla", "init", 0.3), ("ste-steep", "init", 0.2),
+                                         ("ste-swishsign", "init", 0.1), ("ste-vanilla", "end", 0.01),
+                                         ("ste-steep", "end", 0.03), ("ste-swishsign", "end", 0.02),
+                                         ("cdg", "init", 0.5)]])
+    (ranking,) = ste_rankings(best).itertuples()
+    assert ranking.ranking_init == "ste-vanilla > ste-steep > ste-swishsign"
+    assert ranking.ranking_end == "ste-steep > ste-swishsign > ste-vanilla" and not ranking.same_order
+    assert ranking.kendall_tau == pytest.approx(stats.kendalltau([0.3, 0.2, 0.1], [0.01, 0.03, 0.02]).statistic)
+    text = phase_findings_markdown(cosine_trend(pd.DataFrame(rows)), ste_rankings(best))
+    assert "**falls**" in text and "matched the one at initialisation at 0 of 1" in text

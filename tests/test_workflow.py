@@ -134,9 +134,28 @@ def test_training_tables_findings_and_figures(done):
         assert row.final_val_loss_mean == pytest.approx(last.mean())
         assert row.final_val_loss_ci95_low < row.final_val_loss_mean < row.final_val_loss_ci95_high
     findings = (done / "results/tables/findings_training.md").read_text()
-    assert "`ste-vanilla>cdg`" in findings and "comparisons" in findings
-    for name in ["val_loss_vs_step", "val_loss_vs_loss_evals"]:
+    assert "`ste-vanilla>cdg`" in findings and "comparisons" in findings and "along STE training" in findings
+    for name in ["val_loss_vs_step", "val_loss_vs_loss_evals", "phase_probe_ste-vanilla"]:
         assert (done / f"results/figures/training/{name}.png").stat().st_size > 10_000
+
+
+def test_the_probe_along_training_has_every_phase_and_reuses_the_init_probe(done):
+    from bnnprobe.probes import PHASES
+
+    phases = pd.read_csv(done / "results/tables/training_probe_runs.csv")
+    assert set(phases.schedule) == {"ste-vanilla"}  # the single-STE schedules of the tiny config
+    assert set(phases.phase) == set(PHASES) and set(phases.estimator) == {"cdg", "nes-10", "ste-vanilla"}
+    assert (phases[phases.phase == "init"].step == 0).all()
+    assert (phases[phases.phase == "end"].step == TINY["training"]["steps"]).all()
+    # phase init is the MLP probe's own rows, not computed again
+    key = ["estimator", "dim", "seed", "batch", "lr"]
+    init = phases[phases.phase == "init"].set_index(key).sort_index()
+    probe = pd.read_csv(done / "results/tables/probe_runs.csv").set_index(key).sort_index()
+    probe = probe[probe.index.get_level_values("estimator").isin(["cdg", "nes-10", "ste-vanilla"])]
+    pd.testing.assert_series_equal(init.loss_decrease, probe.loss_decrease)
+    assert not list((done / "results/training/probe/gradients").rglob("init.pt"))
+    best = pd.read_csv(done / "results/tables/training_probe_best.csv")
+    assert len(best) == 3 * len(PHASES) * 2  # estimators x phases x dims
 
 
 def test_gradient_record_has_documented_keys(done):
@@ -191,16 +210,28 @@ def test_changing_nes_sigma_reruns_only_nes_jobs(done):
     rewritten = {p for p in before if after[p] != before[p]}
     gradients = {p for p in rewritten if "/gradients/" in p}
     assert gradients == ({f"results/probe/gradients/nes-10/dim{d}/seed{s}.pt" for d in (2, 3) for s in (0, 1)}
-                         | {f"results/layerprobe/gradients/{r}/nes-10/seed0.pt" for r in RUN_IDS})
+                         | {f"results/layerprobe/gradients/{r}/nes-10/seed0.pt" for r in RUN_IDS}
+                         | phase_records("nes-10"))
     sweeps = {p for p in rewritten if "/sweeps/" in p}
     assert sweeps == ({f"results/probe/sweeps/{g}/nes-10/dim{d}.csv" for g in ("coarse", "fine") for d in (2, 3)}
                       | {f"results/layerprobe/sweeps/{g}/{r}/nes-10.csv" for g in ("coarse", "fine")
-                         for r in RUN_IDS})
+                         for r in RUN_IDS}
+                      | {f"results/training/probe/sweeps/{g}/ste-vanilla/nes-10/dim{d}/{ph}.csv"
+                         for g in ("coarse", "fine") for d in (2, 3) for ph in PROBED})
+    assert not any("/training/runs/" in p for p in rewritten)  # no training schedule of the tiny config uses NES
     assert not any("/finetune/" in p for p in rewritten)  # the finetunes do not depend on NES
     assert "results/tables/probe_runs.csv" in rewritten
     # and the new value is what the record holds
     record = torch.load(done / "results/probe/gradients/nes-10/dim2/seed0.pt", weights_only=True)
     assert record["settings"]["sigma"] == 0.02
+
+
+PROBED = ("f25", "f50", "plateau", "end")  # the phases the probe along training computes (init: the MLP probe)
+
+
+def phase_records(estimator: str) -> set:
+    return {f"results/training/probe/gradients/ste-vanilla/{estimator}/dim{d}/seed{s}/{ph}.pt"
+            for d in (2, 3) for s in (0, 1) for ph in PROBED}
 
 
 def rewritten_after_editing(repo: Path, module: str) -> set:
@@ -215,11 +246,16 @@ def rewritten_after_editing(repo: Path, module: str) -> set:
 
 
 def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
-    gradients = {p for p in rewritten_after_editing(done, "estimators/ste.py") if "/gradients/" in p}
-    # ste.py is run by the STE estimators and by guided ES (its guides), not by CDG or NES
+    rewritten = rewritten_after_editing(done, "estimators/ste.py")
+    gradients = {p for p in rewritten if "/gradients/" in p}
+    # ste.py is run by the STE estimators and by guided ES (its guides), not by CDG or NES; the STE training
+    # runs use it too, and every estimator's probe along those runs reads their (re-written) snapshots
     assert gradients == ({f"results/probe/gradients/{e}/dim{d}/seed{s}.pt"
                           for e in ("ste-vanilla", "guided-es") for d in (2, 3) for s in (0, 1)}
-                         | {f"results/layerprobe/gradients/{r}/ste-vanilla/seed0.pt" for r in RUN_IDS})
+                         | {f"results/layerprobe/gradients/{r}/ste-vanilla/seed0.pt" for r in RUN_IDS}
+                         | phase_records("cdg") | phase_records("nes-10") | phase_records("ste-vanilla"))
+    runs = {p.split("/")[3] for p in rewritten if p.startswith("results/training/runs/")}
+    assert runs == {"ste-vanilla", "ste-vanilla_to_cdg"}  # not the CDG-only schedule
 
 
 def test_editing_figures_redraws_every_figure_and_nothing_else(done):
@@ -246,7 +282,8 @@ def test_non_finite_loss_stops_the_job_with_a_message(tmp_path):
     # weights of scale 1e39 overflow float32: the job must stop, not write a record
     config = {**TINY, "estimators": ["cdg"], "probe": {**TINY["probe"], "dims": [2], "seeds": [0],
                                                        "init_scale": 1e39},
-              "figures": {"panels": [{"title": "CDG", "estimators": ["cdg"]}]}}
+              "figures": {"panels": [{"title": "CDG", "estimators": ["cdg"]}]},
+              "training": {**TINY["training"], "probe": {"estimators": ["cdg"]}}}
     result = snakemake(repo, config, "--cores", "1", "results/probe/gradients/cdg/dim2/seed0.pt")
     assert result.returncode != 0
     log = (repo / "results/logs/probe/gradients/cdg/dim2.log").read_text()

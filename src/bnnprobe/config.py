@@ -141,6 +141,26 @@ def _check_semantics(config: dict) -> None:
                 raise ConfigError(f"invalid config: key 'training.schedules[{i}]': {error}") from None
         training.setdefault("dims", list(config["probe"]["dims"]))
         training.setdefault("seeds", list(config["probe"]["seeds"]))
+        probe = training["probe"]
+        singles = [t for t in training["schedules"] if parse_schedule(t).is_single_ste]
+        probe.setdefault("schedules", singles)
+        for i, text in enumerate(probe["schedules"]):
+            if text not in singles:
+                raise ConfigError(f"invalid config: key 'training.probe.schedules[{i}]': {text!r} is not a single-STE "
+                                  f"schedule of training.schedules ({singles})")
+        probe.setdefault("estimators", list(config["estimators"]))
+        _check_estimator_names(probe["estimators"], "training.probe.estimators")
+        known = set(probe_estimators(config))
+        for i, name in enumerate(probe["estimators"]):
+            if name not in known:
+                raise ConfigError(f"invalid config: key 'training.probe.estimators[{i}]': {name!r} is not in the "
+                                  "estimators list (phase init is the MLP probe's rows)")
+        if probe["schedules"]:
+            for key in ("dims", "seeds"):
+                extra = sorted(set(training[key]) - set(config["probe"][key]))
+                if extra:
+                    raise ConfigError(f"invalid config: key 'training.{key}': {extra} not in probe.{key} (phase init "
+                                      "of the probe along training is the MLP probe's rows)")
         if training["switch_at"] is not None and training["switch_at"] >= training["steps"]:
             raise ConfigError(f"invalid config: key 'training.switch_at': {training['switch_at']} is not below "
                               f"training.steps = {training['steps']}")

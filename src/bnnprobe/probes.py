@@ -35,4 +35,9 @@ PROBES = {
     "mlp": ProbeColumns("bnnprobe.mlp.source", key_columns=("dim", "seed"), group_columns=("dim",)),
     "layer": ProbeColumns("bnnprobe.layerprobe.source", key_columns=("run_id", "layer", "k", "seed"),
                           group_columns=("run_id", "layer", "k")),
+    # the MLP probe at snapshots of a training run; phase init is the MLP probe's own rows
+    "phase": ProbeColumns("bnnprobe.training.source", key_columns=("schedule", "phase", "step", "dim", "seed"),
+                          group_columns=("schedule", "phase", "dim")),
 }
+
+PHASES = ("init", "f25", "f50", "plateau", "end")  # in training order

@@ -1,13 +1,14 @@
 # Config validation, wildcard constraints, input functions shared by every rule module.
 # Everything imported here is torch-free (tests/test_architecture.py checks it): parsing stays fast.
 import os
+import re
 
 from bnnprobe.codedeps import code_files
 from bnnprobe.config import ConfigError, probe_estimators, validate_config
 from bnnprobe.finetune.data import imagefolder_files
 from bnnprobe.finetune.runs import resolve_runs
 from bnnprobe.naming import FAMILY_MODULES, NAME_PATTERN, family, settings_for
-from bnnprobe.probes import PROBES
+from bnnprobe.probes import PHASES, PROBES
 from bnnprobe.training.schedule import (
     SLUG_PATTERN,
     parse_schedule,
@@ -122,7 +123,8 @@ def mlp_specs(wildcards):
 
 
 def gradient_mem_mb(wildcards):
-    data_mb = 3 * config["probe"]["batch_size"] * int(wildcards.dim) * 8 / 2**20
+    dim = int(wildcards.dim) if "dim" in wildcards.keys() else max(TRAINING["dims"])
+    data_mb = 3 * config["probe"]["batch_size"] * dim * 8 / 2**20
     return int(budget_mb() * 1.5 + data_mb + 1024)
 
 
@@ -254,3 +256,46 @@ def training_run_gpus(wildcards):
 def training_mem_mb(wildcards):
     data_mb = 3 * TRAINING["val_batch_size"] * int(wildcards.dim) * 8 / 2**20
     return int(budget_mb() * 1.5 + data_mb + 1024)
+
+
+# ---- the one-step probe along training ------------------------------------------------------------
+PHASE_SLUGS = [schedule_slug(s) for s in TRAINING["probe"]["schedules"]]
+PHASE_ESTIMATORS = probe_estimators({"estimators": TRAINING["probe"]["estimators"]})
+PROBED_PHASES = [p for p in PHASES if p != "init"]  # init: the MLP probe's own records
+
+
+def phase_specs(wildcards, output):
+    """The spec of each record the job writes, read off its path (.../dim<d>/seed<s>/<phase>.pt)."""
+    p = config["probe"]
+    keys = [
+        "num_batches",
+        "batch_size",
+        "activation",
+        "depth",
+        "teacher_seed",
+        "init_scale",
+    ]
+    specs = []
+    for path in output.records:
+        dim, seed, phase = re.search(r"/dim(\d+)/seed(\d+)/(\w+)\.pt$", path).groups()
+        specs.append(
+            {
+                "dim": int(dim),
+                "seed": int(seed),
+                **{k: p[k] for k in keys},
+                "schedule": schedule_from_slug(wildcards.schedule),
+                "phase": phase,
+                "snapshots": f"results/training/runs/{wildcards.schedule}/dim{dim}/seed{seed}/snapshots.pt",
+            }
+        )
+    return specs
+
+
+def phase_groups(wildcards, output):
+    """The group of each sweep output, read off its path (.../dim<d>/<phase>.csv)."""
+    return [
+        {"dim": int(dim), "phase": phase}
+        for dim, phase in (
+            re.search(r"/dim(\d+)/(\w+)\.csv$", path).groups() for path in output.coarse
+        )
+    ]

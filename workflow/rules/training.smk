@@ -57,11 +57,6 @@ rule training_tables:
             caption="../report/training.rst",
             category="Along training",
         ),
-        findings=report(
-            "results/tables/findings_training.md",
-            caption="../report/training.rst",
-            category="Along training",
-        ),
     log:
         "results/logs/training/tables.log",
     benchmark:
@@ -97,8 +92,190 @@ rule training_figures:
         "../scripts/training_figures.py"
 
 
+rule training_probe_gradients:
+    input:
+        snapshots=expand(
+            "results/training/runs/{{schedule}}/dim{dim}/seed{seed}/snapshots.pt",
+            dim=TRAINING["dims"],
+            seed=TRAINING["seeds"],
+        ),
+        code=estimator_code("gradients.py", "phase"),
+    output:
+        records=expand(
+            "results/training/probe/gradients/{{schedule}}/{{estimator}}/dim{dim}/seed{seed}/{phase}.pt",
+            dim=TRAINING["dims"],
+            seed=TRAINING["seeds"],
+            phase=PROBED_PHASES,
+        ),
+    log:
+        "results/logs/training/probe/gradients/{schedule}/{estimator}.log",
+    benchmark:
+        "results/benchmarks/training/probe/gradients/{schedule}/{estimator}.tsv"
+    conda:
+        ENV
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=gradient_mem_mb,
+        gpu=gpu_count,
+    params:
+        source=PROBES["phase"].source,
+        specs=phase_specs,
+        settings=lambda wc: settings_for(wc.estimator, config),
+        compute=compute_params(),
+    script:
+        "../scripts/gradients.py"
+
+
+rule training_probe_sweep:
+    input:
+        gradients=expand(
+            "results/training/probe/gradients/{{schedule}}/{{estimator}}/dim{dim}/seed{seed}/{phase}.pt",
+            dim=TRAINING["dims"],
+            seed=TRAINING["seeds"],
+            phase=PROBED_PHASES,
+        ),
+        cdg=expand(
+            "results/training/probe/gradients/{{schedule}}/cdg/dim{dim}/seed{seed}/{phase}.pt",
+            dim=TRAINING["dims"],
+            seed=TRAINING["seeds"],
+            phase=PROBED_PHASES,
+        ),
+        snapshots=expand(
+            "results/training/runs/{{schedule}}/dim{dim}/seed{seed}/snapshots.pt",
+            dim=TRAINING["dims"],
+            seed=TRAINING["seeds"],
+        ),
+        code=code("sweeps.py", "phase"),
+    output:
+        coarse=expand(
+            "results/training/probe/sweeps/coarse/{{schedule}}/{{estimator}}/dim{dim}/{phase}.csv",
+            dim=TRAINING["dims"],
+            phase=PROBED_PHASES,
+        ),
+        fine=expand(
+            "results/training/probe/sweeps/fine/{{schedule}}/{{estimator}}/dim{dim}/{phase}.csv",
+            dim=TRAINING["dims"],
+            phase=PROBED_PHASES,
+        ),
+        fine_grid=expand(
+            "results/training/probe/fine_grids/{{schedule}}/{{estimator}}/dim{dim}/{phase}.json",
+            dim=TRAINING["dims"],
+            phase=PROBED_PHASES,
+        ),
+    log:
+        "results/logs/training/probe/sweeps/{schedule}/{estimator}.log",
+    benchmark:
+        "results/benchmarks/training/probe/sweeps/{schedule}/{estimator}.tsv"
+    conda:
+        ENV
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=sweep_mem_mb,
+    params:
+        source=PROBES["phase"].source,
+        groups=phase_groups,
+        coarse_lrs=config["lr"]["coarse"],
+        fine=config["lr"]["fine"],
+        compute=compute_params(),
+    script:
+        "../scripts/sweeps.py"
+
+
+rule training_probe_tables:
+    input:
+        sweeps=expand(
+            "results/training/probe/sweeps/{grid}/{schedule}/{estimator}/dim{dim}/{phase}.csv",
+            grid=GRIDS,
+            schedule=PHASE_SLUGS,
+            estimator=PHASE_ESTIMATORS,
+            dim=TRAINING["dims"],
+            phase=PROBED_PHASES,
+        ),
+        init_sweeps=expand(
+            "results/probe/sweeps/{grid}/{estimator}/dim{dim}.csv",
+            grid=GRIDS,
+            estimator=PHASE_ESTIMATORS,
+            dim=TRAINING["dims"],
+        ),
+        code=code("tables.py"),
+    output:
+        runs="results/tables/training_probe_runs.csv",
+        summary=report(
+            "results/tables/training_probe_summary.csv",
+            caption="../report/training.rst",
+            category="Along training",
+        ),
+        best=report(
+            "results/tables/training_probe_best.csv",
+            caption="../report/training.rst",
+            category="Along training",
+        ),
+    log:
+        "results/logs/training/probe/tables.log",
+    benchmark:
+        "results/benchmarks/training/probe/tables.tsv"
+    conda:
+        ENV
+    params:
+        probe="phase",
+        init_schedules=TRAINING["probe"]["schedules"],
+        init_seeds=TRAINING["seeds"],
+    script:
+        "../scripts/tables.py"
+
+
+rule training_probe_figures:
+    input:
+        runs=rules.training_probe_tables.output.runs,
+        best=rules.training_probe_tables.output.best,
+        code=code("training_probe_figures.py"),
+    output:
+        figure=report(
+            "results/figures/training/phase_probe_{schedule}.png",
+            caption="../report/training.rst",
+            category="Along training",
+            labels={
+                "figure": "one-step probe along training",
+                "schedule": "{schedule}",
+            },
+        ),
+    log:
+        "results/logs/training/probe/figures_{schedule}.log",
+    conda:
+        ENV
+    params:
+        schedule=lambda wc: schedule_from_slug(wc.schedule),
+        phases=list(PHASES),
+    script:
+        "../scripts/training_probe_figures.py"
+
+
+rule training_findings:
+    input:
+        switches=rules.training_tables.output.switches,
+        final=rules.training_tables.output.final,
+        probe_runs=rules.training_probe_tables.output.runs,
+        probe_best=rules.training_probe_tables.output.best,
+        code=code("training_findings.py"),
+    output:
+        findings=report(
+            "results/tables/findings_training.md",
+            caption="../report/training.rst",
+            category="Along training",
+        ),
+    log:
+        "results/logs/training/findings.log",
+    conda:
+        ENV
+    script:
+        "../scripts/training_findings.py"
+
+
 rule training:
-    """The study along training: curves, final losses with CIs, the switch findings, figures."""
+    """The study along training: curves, final losses with CIs, the probe along training, findings, figures."""
     input:
         rules.training_tables.output,
         rules.training_figures.output,
+        rules.training_probe_tables.output,
+        rules.training_findings.output,
+        expand(rules.training_probe_figures.output, schedule=PHASE_SLUGS),

@@ -1,4 +1,4 @@
-"""training_curves.csv, training_final.csv, training_switches.csv and the findings, from every run's curve (torch-free)."""
+"""training_curves.csv, training_final.csv and training_switches.csv from every run's curve (torch-free)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # bnnprobe from this checkout, in any env
@@ -7,12 +7,10 @@ from bnnprobe.logs import to_file  # noqa: E402
 
 to_file(snakemake.log[0])
 
-from pathlib import Path  # noqa: E402
-
 import pandas as pd  # noqa: E402
 
-from bnnprobe.io import atomic_path, save_csv  # noqa: E402
-from bnnprobe.training.tables import curves_table, final_table, findings_markdown, switch_comparisons  # noqa: E402
+from bnnprobe.io import save_csv  # noqa: E402
+from bnnprobe.training.tables import curves_table, final_table, switch_comparisons  # noqa: E402
 
 curves = curves_table(pd.read_csv(path) for path in snakemake.input.curves)
 final = final_table(curves)
@@ -20,5 +18,3 @@ switches = switch_comparisons(curves)
 save_csv(curves, snakemake.output.curves)
 save_csv(final, snakemake.output.final)
 save_csv(switches, snakemake.output.switches)
-with atomic_path(snakemake.output.findings) as tmp:
-    Path(tmp).write_text(findings_markdown(switches, final))

@@ -205,3 +205,35 @@ def student_loss_vs_evals(curves: pd.DataFrame):
     frame = curves[curves["cumulative_loss_evals"] > 0]
     return _student_panels(frame, "cumulative_loss_evals", "loss evaluations spent (cumulative, log scale)",
                            "The cost view: validation loss vs loss evaluations spent", log_x=True)
+
+
+def phase_probe(best: pd.DataFrame, runs: pd.DataFrame, schedule: str, phases: list[str]):
+    """The one-step probe along one training run: best loss decrease (top row) and cosine to CDG
+    (bottom row) vs phase, a column per dim, a line per estimator (95% CI over seeds x batches)."""
+    best = best[best["schedule"] == schedule]
+    runs = runs[runs["schedule"] == schedule].drop_duplicates(["estimator", "phase", "dim", "seed", "batch"])
+    dims = sorted(best["dim"].unique())
+    fig, axes = plt.subplots(2, len(dims), figsize=(4.2 * len(dims), 7.5), squeeze=False, layout="constrained")
+    position = {phase: i for i, phase in enumerate(phases)}
+    for col, dim in enumerate(dims):
+        top, bottom = axes[0, col], axes[1, col]
+        for name, frame in best[best["dim"] == dim].groupby("estimator", sort=True):
+            frame = frame.assign(x=frame["phase"].map(position)).sort_values("x")
+            mean = frame["loss_decrease_mean"].to_numpy()
+            yerr = np.vstack([np.nan_to_num(mean - frame["loss_decrease_ci95_low"].to_numpy()),
+                              np.nan_to_num(frame["loss_decrease_ci95_high"].to_numpy() - mean)])
+            top.errorbar(frame["x"], mean, yerr=yerr, label=name, capsize=3, **_style(name))
+        for name, frame in runs[(runs["dim"] == dim) & (runs["estimator"] != "cdg")].groupby("estimator", sort=True):
+            stats = frame.groupby("phase")["cos_to_cdg"].agg(["mean", "std", "count"])
+            stats = stats.assign(x=stats.index.map(position)).sort_values("x")
+            half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])
+            bottom.errorbar(stats["x"], stats["mean"], yerr=half, label=name, marker="o", capsize=3)
+        for ax in (top, bottom):
+            ax.set_xticks(range(len(phases)), phases)
+        _loss_axis(top, best[best["dim"] == dim]["loss_decrease_mean"].to_numpy())
+        top.set(title=f"num_dim = {dim}", ylabel=LOSS_DECREASE + " at the best lr" if col == 0 else "")
+        bottom.set(xlabel="phase of training (init, 25 %, 50 %, plateau, end)", ylim=(-1.05, 1.05),
+                   ylabel="cos(g, g_CDG) (mean, ~95% CI)" if col == 0 else "")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"The one-step probe along training with {schedule}")
+    return fig

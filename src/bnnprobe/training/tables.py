@@ -125,3 +125,90 @@ def findings_markdown(comparisons: pd.DataFrame, final: pd.DataFrame) -> str:
         lines.append(f"Switch steps (mean over seeds) ranged from {switched.switch_step_mean.min():.0f} to "
                      f"{switched.switch_step_mean.max():.0f}.")
     return "\n".join(lines) + "\n"
+
+
+def init_phase_rows(init_sweeps: Iterable[pd.DataFrame], schedules: Iterable[str], seeds: Iterable[int]) -> list:
+    """The MLP probe's sweep rows as phase ``init`` (step 0) of each probed schedule: every run starts
+    from the probe's initialisation, so nothing is computed twice."""
+    seeds = set(seeds)
+    frames = [frame[frame["seed"].isin(seeds)] for frame in init_sweeps]
+    return [frame.assign(schedule=schedule, phase="init", step=0) for schedule in schedules for frame in frames
+            if len(frame)]
+
+
+def cosine_trend(phase_runs: pd.DataFrame) -> pd.DataFrame:
+    """Per probed schedule and dim: its own STE's cosine to CDG at the end minus at init, paired over
+    (seed, batch) (the same batches at both phases), mean and 95% CI."""
+    rows = []
+    per_gradient = phase_runs.drop_duplicates(["schedule", "estimator", "phase", "dim", "seed", "batch"])
+    for (schedule, dim), frame in per_gradient.groupby(["schedule", "dim"], sort=True):
+        own = frame[frame["estimator"] == schedule]
+        cos = own.set_index(["phase", "seed", "batch"])["cos_to_cdg"]
+        if "init" not in cos.index.get_level_values(0) or "end" not in cos.index.get_level_values(0):
+            continue
+        init, end = cos.loc["init"], cos.loc["end"]
+        pairs = init.index.intersection(end.index)
+        diff = (end.loc[pairs] - init.loc[pairs]).dropna().to_numpy()
+        n = len(diff)
+        mean = float(diff.mean()) if n else math.nan
+        half = float(ci95_halfwidth(pd.Series([diff.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan]),
+                                    pd.Series([n]))[0])
+        rows.append({"schedule": schedule, "dim": dim, "n": n, "cos_init": float(init.loc[pairs].mean()),
+                     "cos_end": float(end.loc[pairs].mean()), "difference_mean": mean,
+                     "difference_ci95_low": mean - half, "difference_ci95_high": mean + half})
+    return pd.DataFrame(rows)
+
+
+def ste_rankings(phase_best: pd.DataFrame) -> pd.DataFrame:
+    """Per probed schedule and dim: the STE variants ranked by best one-step loss decrease at init and
+    at the end, and Kendall's tau between the two rankings."""
+    from scipy import stats
+
+    rows = []
+    stes = phase_best[phase_best["estimator"].str.startswith("ste-")]
+    for (schedule, dim), frame in stes.groupby(["schedule", "dim"], sort=True):
+        by_phase = frame.pivot_table(index="estimator", columns="phase", values="loss_decrease_mean")
+        if not {"init", "end"} <= set(by_phase.columns) or len(by_phase) < 2:
+            continue
+        init = by_phase["init"].sort_values(ascending=False)
+        end = by_phase["end"].sort_values(ascending=False)
+        tau = stats.kendalltau(by_phase["init"], by_phase["end"]).statistic
+        rows.append({"schedule": schedule, "dim": dim, "ranking_init": " > ".join(init.index),
+                     "ranking_end": " > ".join(end.index), "same_order": list(init.index) == list(end.index),
+                     "kendall_tau": float(tau)})
+    return pd.DataFrame(rows)
+
+
+def phase_findings_markdown(trend: pd.DataFrame, rankings: pd.DataFrame) -> str:
+    lines = ["# Findings: the one-step probe along STE training", ""]
+    if trend.empty:
+        lines.append("No STE run was probed at init and at the end: nothing to compare.")
+    else:
+        lines += ["Cosine of each run's own STE gradient to CDG's, at the end of training minus at initialisation, "
+                  "paired over seeds x batches (the same batches at both phases), mean and Student-t 95% CI.", "",
+                  "| schedule | dim | pairs | cos at init | cos at end | change (95% CI) | the cosine |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in trend.itertuples():
+            low, high = row.difference_ci95_low, row.difference_ci95_high
+            verdict = ("cannot say (one pair)" if not (math.isfinite(low) and math.isfinite(high)) else
+                       "**falls**" if high < 0 else "**rises**" if low > 0 else "does not clearly change")
+            lines.append(f"| `{row.schedule}` | {row.dim} | {row.n} | {row.cos_init:.3f} | {row.cos_end:.3f} | "
+                         f"{row.difference_mean:+.3f} [{low:+.3f}, {high:+.3f}] | {verdict} |")
+        falls = int((trend.difference_ci95_high < 0).sum())
+        rises = int((trend.difference_ci95_low > 0).sum())
+        lines += ["", f"The STE's agreement with CDG fell as training proceeded at {falls} of {len(trend)} "
+                  f"(schedule, dim) pairs and rose at {rises} (95% CIs excluding 0)."]
+    lines.append("")
+    if rankings.empty:
+        lines.append("Fewer than two STE variants were probed at init and at the end: no ranking to compare.")
+    else:
+        lines += ["STE variants ranked by their best one-step loss decrease (best lr per variant), at "
+                  "initialisation and at the end of the run:", "",
+                  "| schedule | dim | at init | at the end | same order | Kendall tau |", "|---|---|---|---|---|---|"]
+        for row in rankings.itertuples():
+            lines.append(f"| `{row.schedule}` | {row.dim} | {row.ranking_init} | {row.ranking_end} | "
+                         f"{'yes' if row.same_order else 'no'} | {row.kendall_tau:+.2f} |")
+        same = int(rankings.same_order.sum())
+        lines += ["", f"The ranking at the end matched the one at initialisation at {same} of {len(rankings)} "
+                  "(schedule, dim) pairs."]
+    return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ The run checkpoints at every evaluation (weights, optimiser state, curve so far)
 job re-run resumes there and ends with the same curve (every column but ``seconds``), since
 no random state is carried between steps. It keeps snapshots of the weights for the phase
 probe: ``init``, the fractions of training asked for (``f25`` for 0.25), ``plateau`` (the
-first plateau, or the switch) and ``end``.
+first plateau, or the switch; the end, with ``reached`` False, when none came) and ``end``.
 """
 
 from __future__ import annotations
@@ -239,8 +239,10 @@ class StudentTrainer:
             s.window_losses.append(loss)
             s.loss_evals += result.n_loss_evals
             s.step += 1
-        return TrainingResult(pd.DataFrame(s.rows, columns=CURVE_COLUMNS), dict(s.snapshots), s.switch_step,
-                              s.plateau_step)
+        snapshots = {phase: {**snap, "reached": True} for phase, snap in s.snapshots.items()}
+        if "plateau" not in snapshots:  # no plateau within the steps: the end stands in, marked so
+            snapshots["plateau"] = {**snapshots["end"], "reached": False}
+        return TrainingResult(pd.DataFrame(s.rows, columns=CURVE_COLUMNS), snapshots, s.switch_step, s.plateau_step)
 
 
 @dataclass
