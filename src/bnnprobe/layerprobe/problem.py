@@ -10,6 +10,7 @@ Perturbed copies are evaluated several per forward pass (``torch.func.vmap``).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
@@ -70,10 +71,11 @@ class LayerProbeProblem(ProbeProblem):
 
     def __init__(self, model: torch.nn.Module, data: dict, spec: LayerProbeSpec, device="cpu",
                  dtype: torch.dtype = torch.float32, memory_budget_mb: float = 16.0):
-        self.model = model.to(device=device, dtype=dtype).eval()
+        # a copy: the caller's model keeps its device and dtype (two problems may share one model)
+        self.model = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
         self.spec = spec
         self.weight_name = f"{spec.layer}.weight"
-        params = dict(model.named_parameters())
+        params = dict(self.model.named_parameters())
         if self.weight_name not in params:
             raise ValueError(f"the model has no parameter {self.weight_name}")
         self.weight = params[self.weight_name]
@@ -93,7 +95,7 @@ class LayerProbeProblem(ProbeProblem):
     def _weights(self, thetas: torch.Tensor) -> torch.Tensor:
         base = self.weight.detach().flatten()
         full = base.repeat(len(thetas), 1)
-        full[:, self.coords] = thetas.to(base.dtype)
+        full[:, self.coords] = thetas.to(device=base.device, dtype=base.dtype)
         return full.view(len(thetas), *self.weight.shape)
 
     def losses(self, thetas: torch.Tensor) -> torch.Tensor:
