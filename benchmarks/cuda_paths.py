@@ -78,7 +78,7 @@ def main() -> None:
         print(f"{'paired':>12} {dim:>4} 256 perturbations: max relative loss difference gpu vs cpu {rel:.2e}")
 
     print("\nLayer probe: an XNOR-ResNet-18 layer, losses of perturbed copies and NES on the GPU vs the CPU")
-    width, px, n = (8, 32, 64) if args.quick else (64, 32, 256)
+    width, px, n = (8, 32, 64) if args.quick else (16, 32, 256)
     torch.manual_seed(0)
     model = ResNet18(10, width=width, in_channels=3, image_size=px, binary=True)
     images = torch.randint(0, 256, (n, 3, px, px), dtype=torch.uint8)

@@ -67,6 +67,11 @@ class Compute:
         (Snakemake passes the job's threads). Sets torch's CPU threads when given."""
         compute = dict(compute or {})
         device = resolve_device(compute.get("device", "cpu"))
+        if device.type == "cuda":
+            # float32 means float32: cuDNN's convolutions default to TF32 (10-bit mantissa), which flips
+            # binary activations (a layer probe's losses moved by 7e-3 relative on an H200, measured)
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         threads = threads if threads is not None else compute.get("threads")
         if threads:
             torch.set_num_threads(int(threads))
