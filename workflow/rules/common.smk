@@ -277,7 +277,7 @@ def phase_specs(wildcards, output):
     ]
     specs = []
     for path in output.records:
-        dim, seed, phase = re.search(r"/dim(\d+)/seed(\d+)/(\w+)\.pt$", path).groups()
+        dim, seed, phase = re.search(r"\bdim(\d+)/seed(\d+)/(\w+)\.pt$", path).groups()
         specs.append(
             {
                 "dim": int(dim),
@@ -296,6 +296,7 @@ def phase_groups(wildcards, output):
     return [
         {"dim": int(dim), "phase": phase}
         for dim, phase in (
-            re.search(r"/dim(\d+)/(\w+)\.csv$", path).groups() for path in output.coarse
+            re.search(r"\bdim(\d+)/(\w+)\.csv$", path).groups()
+            for path in output.coarse
         )
     ]
