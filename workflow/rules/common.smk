@@ -105,19 +105,22 @@ def budget_mb(problem="mlp"):
 
 
 # ---- the MLP probe ------------------------------------------------------------------------------
+# what an MLP probe problem depends on besides its dim and seed
+MLP_PROBLEM_KEYS = [
+    "num_batches",
+    "batch_size",
+    "activation",
+    "depth",
+    "teacher_seed",
+    "init_scale",
+]
+
+
 def mlp_specs(wildcards):
     """The problem specs of one (estimator, dim) gradient job: one per seed."""
     p = config["probe"]
-    keys = [
-        "num_batches",
-        "batch_size",
-        "activation",
-        "depth",
-        "teacher_seed",
-        "init_scale",
-    ]
     return [
-        {"dim": int(wildcards.dim), "seed": seed, **{k: p[k] for k in keys}}
+        {"dim": int(wildcards.dim), "seed": seed, **{k: p[k] for k in MLP_PROBLEM_KEYS}}
         for seed in SEEDS
     ]
 
@@ -267,14 +270,6 @@ PROBED_PHASES = [p for p in PHASES if p != "init"]  # init: the MLP probe's own 
 def phase_specs(wildcards, output):
     """The spec of each record the job writes, read off its path (.../dim<d>/seed<s>/<phase>.pt)."""
     p = config["probe"]
-    keys = [
-        "num_batches",
-        "batch_size",
-        "activation",
-        "depth",
-        "teacher_seed",
-        "init_scale",
-    ]
     specs = []
     for path in output.records:
         dim, seed, phase = re.search(r"\bdim(\d+)/seed(\d+)/(\w+)\.pt$", path).groups()
@@ -282,7 +277,7 @@ def phase_specs(wildcards, output):
             {
                 "dim": int(dim),
                 "seed": int(seed),
-                **{k: p[k] for k in keys},
+                **{k: p[k] for k in MLP_PROBLEM_KEYS},
                 "schedule": schedule_from_slug(wildcards.schedule),
                 "phase": phase,
                 "snapshots": f"results/training/runs/{wildcards.schedule}/dim{dim}/seed{seed}/snapshots.pt",
