@@ -18,7 +18,8 @@ pytestmark = pytest.mark.workflow
 SLURM = REPO / "tests" / "slurm"
 # The profile is used as written, except what a 2-core test node cannot give: a partition
 # named "debug", 1 thread and 500 MB per job, quick status checks.
-HEAVY = ["probe_gradients", "probe_sweep", "layerprobe_gradients", "layerprobe_sweep"]
+HEAVY = ["probe_gradients", "probe_sweep", "layerprobe_gradients", "layerprobe_sweep", "training_run",
+         "training_probe_gradients", "training_probe_sweep"]
 SITE = ["--default-resources", "slurm_partition=debug", "runtime=30", "mem_mb=500", "cpus_per_task=1",
         "--set-threads", *[f"{rule}=1" for rule in HEAVY],
         "--set-resources", *[f"{rule}:mem_mb=500" for rule in HEAVY],
