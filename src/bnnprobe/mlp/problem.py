@@ -9,7 +9,7 @@ import torch
 
 from ..binary import STE_VARIANTS, SurrogateParams, get_activation
 from ..problem import ProbeProblem, check_finite
-from .teacher_student import mlp_forward, pack
+from .teacher_student import mlp_forward, pack, unpack
 
 BYTES_PER_FLOAT = 4
 
@@ -32,12 +32,7 @@ class MLPBatchProblem(ProbeProblem):
     # ---- parameter layout -------------------------------------------------
     def unpack(self, thetas: torch.Tensor) -> list[torch.Tensor]:
         """Rows of ``thetas`` (C x n) -> per-layer tensors of shape (C, d_out, d_in + 1)."""
-        out, start = [], 0
-        for shape in self.shapes:
-            size = shape[0] * shape[1]
-            out.append(thetas[:, start:start + size].reshape(-1, *shape))
-            start += size
-        return out
+        return unpack(thetas, self.shapes)
 
     def _rows_per_chunk(self) -> int:
         """Stacked parameter vectors per chunk, so one chunk's activations fit the memory budget."""

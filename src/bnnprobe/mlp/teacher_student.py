@@ -92,6 +92,15 @@ def pack(layers: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([layer.reshape(-1) for layer in layers])
 
 
+def unpack(thetas: torch.Tensor, shapes: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """The inverse of :func:`pack` for rows of ``thetas`` (C x n): per-layer views (C, d_out, d_in + 1)."""
+    out, start = [], 0
+    for rows, cols in shapes:
+        out.append(thetas[:, start:start + rows * cols].reshape(-1, rows, cols))
+        start += rows * cols
+    return out
+
+
 def mlp_forward(layers: list[torch.Tensor], x: torch.Tensor, activation: str, ste: str | None = None,
                 ste_params: SurrogateParams = SurrogateParams()) -> torch.Tensor:
     """Plain forward pass of one MLP; with ``ste`` the hidden activations carry that STE's backward."""

@@ -15,7 +15,7 @@ import torch
 from ..device import Compute
 from ..io import load_torch
 from ..mlp.source import MLPProblemSet
-from ..mlp.teacher_student import MLPSpec
+from ..mlp.teacher_student import MLPSpec, unpack
 from ..study import ProbeSource
 
 SNAPSHOT_KEYS = ("snapshots", "phase", "schedule")
@@ -34,12 +34,8 @@ class PhaseProblemSet(MLPProblemSet):
         if spec["phase"] not in snapshots:
             raise ValueError(f"{spec['snapshots']} has no snapshot {spec['phase']!r} (it has {sorted(snapshots)})")
         snapshot = snapshots[spec["phase"]]
-        theta, start = snapshot["theta"].to(torch.float64), 0
-        student = []
-        for layer in self.probe.student:
-            student.append(theta[start:start + layer.numel()].reshape(layer.shape).clone())
-            start += layer.numel()
-        self.probe.student = student
+        shapes = [tuple(layer.shape) for layer in self.probe.student]
+        self.probe.student = [t[0].clone() for t in unpack(snapshot["theta"].to(torch.float64)[None], shapes)]
         self.key = {"schedule": spec["schedule"], "phase": spec["phase"], "step": int(snapshot["step"]),
                     "dim": mlp.dim, "seed": mlp.seed}
         self.description = f"{spec['schedule']} at {spec['phase']} (step {snapshot['step']}), dim={mlp.dim} seed={mlp.seed}"

@@ -31,7 +31,7 @@ from ..device import Compute
 from ..estimators import estimate
 from ..io import atomic_path, load_torch
 from ..mlp.problem import MLPBatchProblem
-from ..mlp.teacher_student import MLPProbe, MLPSpec, mlp_forward, pack
+from ..mlp.teacher_student import MLPProbe, MLPSpec, mlp_forward, pack, unpack
 from ..problem import NonFiniteLossError
 from ..seeding import generator
 from .schedule import parse_schedule, plateaued
@@ -132,17 +132,10 @@ class StudentTrainer:
         self.state = TrainingState()
 
     # ---- problems ----------------------------------------------------------------------------
-    def layers(self, theta: torch.Tensor) -> list[torch.Tensor]:
-        out, start = [], 0
-        for rows, cols in self.shapes:
-            out.append(theta[start:start + rows * cols].reshape(rows, cols))
-            start += rows * cols
-        return out
-
     def _problem(self, x: torch.Tensor, what: str) -> MLPBatchProblem:
         y = mlp_forward(self.probe.teacher, x, self.spec.activation)
         cast = dict(device=self.compute.device, dtype=self.compute.dtype)
-        layers = [t.detach().to(**cast) for t in self.layers(self.theta.detach())]
+        layers = [t[0].to(**cast) for t in unpack(self.theta.detach()[None], self.shapes)]
         return MLPBatchProblem(x.to(**cast), y.to(**cast), layers, self.spec.activation,
                                memory_budget_mb=self.compute.budget_mb("mlp"),
                                description=f"training dim={self.spec.dim} seed={self.spec.seed} {what}")
