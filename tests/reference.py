@@ -77,3 +77,13 @@ def layers_from_theta(theta, dim, depth):
         out.append((a[:, :-1], a[:, -1]))
         start += dim * (dim + 1)
     return out
+
+
+def batched_mse(thetas, dim, depth, x, y, activation):
+    """MSE of every row of ``thetas`` (T x n), vectorised over T (for quadrature over a coordinate)."""
+    a = np.asarray(thetas, dtype=float).reshape(len(thetas), depth, dim, dim + 1)
+    h = np.broadcast_to(x, (len(thetas), *x.shape))
+    for k in range(depth):
+        z = np.einsum("tnd,tkd->tnk", h, a[:, k, :, :-1]) + a[:, k, None, :, -1]
+        h = z if k == depth - 1 else hard(z, activation)
+    return ((h - y) ** 2).mean(axis=(1, 2))

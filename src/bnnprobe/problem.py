@@ -66,6 +66,30 @@ class ProbeProblem:
         none (then :func:`bnnprobe.estimators.cdg.cdg` evaluates perturbed copies)."""
         return None
 
+    def smoothed_coordinate_gradient(self, sigma: float) -> torch.Tensor | None:
+        """Hook: ``d/dmu E_z[L(theta0 + (mu + sigma z) e_i)]`` at mu = 0 for every coordinate i, exactly,
+        or ``None`` where the problem has no closed form (the MLP has one: :mod:`bnnprobe.mlp.flips`)."""
+        return None
+
+    def coordinate_loss_changes(self, coords: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """``L(theta0 + steps[c, s] e_{coords[c]}) - L(theta0)``, float64, shape of ``steps``.
+
+        This generic path evaluates one perturbed copy per step; a problem may compute it faster.
+        """
+        base = self.loss()
+        n_steps = steps.shape[1]
+        thetas = self.theta0.repeat(steps.numel(), 1)
+        rows = torch.arange(steps.numel())
+        thetas[rows, coords.cpu().repeat_interleave(n_steps).to(thetas.device)] += steps.reshape(-1).to(
+            device=thetas.device, dtype=thetas.dtype)
+        changes = torch.cat([self.losses(chunk) for chunk in thetas.split(256)]) - base
+        return changes.reshape(steps.shape).double()
+
+    def coordinate_groups(self) -> dict[str, slice]:
+        """Named groups of coordinates that a step may be restricted to (e.g. the layers of a
+        network); none by default."""
+        return {}
+
     def ste_gradient(self, variant: str, params=None) -> torch.Tensor:
         """Gradient of the loss at ``theta0`` w.r.t. the probed coordinates, using an STE."""
         raise NotImplementedError(f"{type(self).__name__} offers no STE gradient")

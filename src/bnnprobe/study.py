@@ -15,8 +15,10 @@ them later (:func:`bnnprobe.analysis.sweep.sweep_groups`). A record (format :dat
 
 ``format``        record format version (int)
 ``probe``         the source's name (``mlp``, ``layer``)
-``estimator``     estimator name, e.g. ``nes-5000``
+``estimator``     estimator name, e.g. ``nes-5000`` (the knob value of an instance is in ``settings``)
 ``settings``      the estimator's settings (eps, sigma, population, ...)
+``extras``        further per-batch gradients an estimator yields, name -> float32 tensor
+                  (num_batches, n_coords) (per-parameter NES: the gradient for sigma, natural gradients)
 ``spec``          what the source rebuilds the problems from (a dict)
 ``key``           the key columns of its rows (e.g. ``{"dim": 16, "seed": 1}``)
 ``fingerprint``   tensors that identify the problem (the MLP's teacher and student, a layer's
@@ -87,9 +89,10 @@ class RecordError(ValueError):
 def compute_record(source: ProbeSource, spec: dict, estimator: str, settings: dict, compute: Compute) -> dict:
     """The gradients of every batch of ``spec`` by ``estimator`` (see the module docstring)."""
     from .estimators import estimate
+    from .naming import split_instance
 
     problems = source.open(spec, compute)
-    grads, losses, seconds, evals = [], [], [], []
+    grads, losses, seconds, evals, extras = [], [], [], [], {}
     started = time.perf_counter()
     for b in range(problems.num_batches):
         problem = problems.problem(b)
@@ -101,6 +104,8 @@ def compute_record(source: ProbeSource, spec: dict, estimator: str, settings: di
         grads.append(result.gradient.float().cpu())
         losses.append(problem.loss())
         evals.append(result.n_loss_evals)
+        for name, value in result.extras.items():
+            extras.setdefault(name, []).append(value.float().cpu())
         done = b + 1
         elapsed = time.perf_counter() - started
         log.info("%s on %s: batch %d/%d in %.2fs (ETA %.0fs)", estimator, problems.description, done,
@@ -108,8 +113,9 @@ def compute_record(source: ProbeSource, spec: dict, estimator: str, settings: di
     return {
         "format": RECORD_FORMAT,
         "probe": source.name,
-        "estimator": estimator,
+        "estimator": split_instance(estimator)[0],
         "settings": dict(settings),
+        "extras": {name: torch.stack(values) for name, values in extras.items()},
         "spec": dict(spec),
         "key": dict(problems.key),
         "fingerprint": problems.fingerprint(),

@@ -124,8 +124,29 @@ class MLPBatchProblem(ProbeProblem):
         grads = torch.autograd.grad(loss, layers)
         return pack([g.detach() for g in grads])
 
+    # ---- coordinate-wise paths from the activations that flip (bnnprobe.mlp.flips) ----------------
     def exact_cdg(self, eps: float, scheme: str = "forward") -> torch.Tensor:
-        """CDG for every coordinate from the activations that flip (:func:`bnnprobe.mlp.exact_cdg.exact_cdg`)."""
-        from .exact_cdg import exact_cdg
+        from .flips import exact_cdg
 
         return exact_cdg(self, eps, scheme)
+
+    def smoothed_coordinate_gradient(self, sigma: float) -> torch.Tensor:
+        from .flips import smoothed_coordinate_gradient
+
+        return smoothed_coordinate_gradient(self, sigma).to(self.dtype)
+
+    def coordinate_loss_changes(self, coords: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        from .flips import FlipTable, coordinate_loss_changes
+
+        # the jumps of a batch are reused by every block of coordinates asked for
+        if getattr(self, "_flip_table", None) is None:
+            self._flip_table = FlipTable(self)
+        return coordinate_loss_changes(self, coords, steps, self._flip_table)
+
+    def coordinate_groups(self) -> dict[str, slice]:
+        """The coordinates of each layer ("1" = the first), for stepping one layer only."""
+        groups, start = {}, 0
+        for k, (rows, cols) in enumerate(self.shapes, start=1):
+            groups[str(k)] = slice(start, start + rows * cols)
+            start += rows * cols
+        return groups
