@@ -42,6 +42,7 @@ include: "workflow/rules/training.smk"
 # Tables and figures take a second or two: they run on the submitting host, not as cluster jobs.
 localrules:
     probe_tables,
+    probe_findings,
     probe_figures,
     probe_lr_curves,
     finetune_table,

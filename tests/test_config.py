@@ -168,3 +168,45 @@ def test_training_window_and_switch_step_are_checked():
         validate_config(broken(lambda c: c["training"].update(switch_at=5000, steps=100)))
     config = validate_config(broken(lambda c: c["probe"].update(dims=[2, 8])))
     assert config["training"]["dims"] == [2, 8] and config["training"]["schedules"][0] == "ste-vanilla"
+
+
+AXIS_MISTAKES = [
+    ("a value paths cannot name", _set(["nes", "sigma"], [0.01, 0.0123456789]), "nes.sigma.*round it"),
+    ("an instance written two ways", _set(["estimators"], ["cdg", "nes-500_sigma0.10"]), "as 'nes-500_sigma0.1'"),
+    ("a knob the estimator lacks", _set(["estimators"], ["cdg", "ste-vanilla_sigma0.1"]), "estimators\\[1\\]"),
+    ("eps for NES", _set(["estimators"], ["cdg", "nes-500_eps0.1"]), "has no knob eps"),
+    ("odd per-parameter samples", _set(["estimators"], ["cdg", "nes-coord-51"]), "samples per coordinate"),
+    ("per-parameter samples with a zero", _set(["estimators"], ["cdg", "nes-coord-050"]), "nes-coord-50"),
+    ("a step layer beyond the depth", _set(["probe", "step_layers"], ["all", 4]), "probe.step_layers\\[1\\]"),
+    ("a step layer named wrongly", _set(["probe", "step_layers"], ["first"]), "probe.step_layers\\[0\\]"),
+    ("smoothed on a ResNet layer", _set(["layerprobe", "estimators"], ["cdg", "smoothed"]), "MLP probe only"),
+    ("an instance in the layer probe", _set(["layerprobe", "estimators"], ["cdg", "nes-500_sigma0.1"]),
+     "layerprobe.estimators\\[1\\]"),
+    ("an empty sigma list", _set(["nes", "sigma"], []), "nes.sigma"),
+]
+
+
+@pytest.mark.parametrize("what,edit,message", AXIS_MISTAKES, ids=[m[0] for m in AXIS_MISTAKES])
+def test_sigma_eps_axis_mistakes_are_named(what, edit, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(broken(edit))
+
+
+def test_axes_expand_to_one_instance_per_value():
+    from bnnprobe.config import mlp_probe_instances, reference_values
+    from bnnprobe.naming import settings_for, split_instance
+
+    config = validate_config(broken(lambda c: c.update(
+        estimators=["nes-50", "nes-50_sigma0.5", "ste-vanilla", "guided-es"],
+        cdg={"eps": [0.01, 1e-05]}, nes={"sigma": [0.01, 0.001]},
+        figures={"panels": [{"title": "t", "estimators": ["nes-50"]}]})))
+    assert mlp_probe_instances(config) == [
+        "cdg_eps0.01", "cdg_eps1e-05", "nes-50_sigma0.01", "nes-50_sigma0.001", "nes-50_sigma0.5", "ste-vanilla",
+        "guided-es_sigma0.01", "smoothed_sigma0.01", "smoothed_sigma0.001", "smoothed_sigma0.5"]
+    # the smoothed reference follows every sigma in use, the nes list first
+    assert config["smoothed"]["sigma"] == [0.01, 0.001, 0.5]
+    assert settings_for("cdg_eps1e-05", config)["eps"] == 1e-05
+    assert settings_for("nes-50", config)["sigma"] == 0.01  # a plain name: the reference value
+    assert split_instance("nes-coord-500_sigma0.1") == ("nes-coord-500", "sigma", 0.1)
+    assert reference_values(config, mlp_probe_instances(config)) == {
+        "cdg": 0.01, "guided-es": 0.01, "nes-50": 0.01, "smoothed": 0.01}

@@ -43,8 +43,9 @@ def test_sweep_rows_and_cosines():
     cdg = compute_record(MLP, spec, "cdg", settings, CPU)
     ste = compute_record(MLP, spec, "ste-vanilla", {"variant": "vanilla"}, CPU)
     no_fine = {"mode": "none", "points": 2, "span_decades": 1.0, "low": 0.01, "high": 1.0}
-    ((group, rows, fine_lrs, _),) = sweep_groups(MLP, [ste], [cdg], [{"dim": 2}], [0.01, 0.1], no_fine, CPU)
-    assert group == {"dim": 2} and fine_lrs == [] and list(rows.columns) == MLP_COLUMNS
+    ((group, rows, fine_lrs, _),) = sweep_groups(MLP, [ste], {"cdg": [cdg]}, [{"dim": 2}], [0.01, 0.1], no_fine, CPU)
+    assert group == {"dim": 2} and fine_lrs == {"all": []} and list(rows.columns) == MLP_COLUMNS
+    assert rows["cos_to_smoothed"].isna().all() and rows["sigma"].isna().all() and set(rows["step_layer"]) == {"all"}
     assert len(rows) == 4 and list(rows["batch"]) == [0, 0, 1, 1]
     for b in range(2):
         a, c = ste["gradients"][b].double(), cdg["gradients"][b].double()
@@ -54,29 +55,64 @@ def test_sweep_rows_and_cosines():
         problem = MLPProbe(MLPSpec(**spec)).batch(b)
         _, direct = loss_decreases(problem, ste["gradients"][b], [0.01, 0.1])
         assert rows[rows["batch"] == b]["loss_decrease"].to_list() == pytest.approx(list(direct), rel=1e-12)
-    ((_, rows, _, _),) = sweep_groups(MLP, [cdg], [cdg], [{"dim": 2}], [0.1], no_fine, CPU)
-    assert rows["cos_to_cdg"].to_list() == pytest.approx([1.0, 1.0])
+    ((_, rows, _, _),) = sweep_groups(MLP, [cdg], {"cdg": [cdg]}, [{"dim": 2}], [0.1], no_fine, CPU)
+    assert rows["cos_to_cdg"].to_list() == pytest.approx([1.0, 1.0]) and (rows["eps"] == 0.05).all()
+
+
+def test_one_layer_steps_and_cosines_to_the_smoothed_gradient():
+    """A step of one layer moves only that layer's coordinates; its cosines are over that layer's."""
+    spec = MLPSpec(dim=3, seed=2, batch_size=500, num_batches=1, activation="sign").as_dict()
+    cdg = compute_record(MLP, spec, "cdg", {"eps": 0.05, "scheme": "forward"}, CPU)
+    smoothed = compute_record(MLP, spec, "smoothed_sigma0.1", {"sigma": 0.1}, CPU)
+    nes = compute_record(MLP, spec, "nes-20_sigma0.1", {"population": 20, "sigma": 0.1, "fitness_shaping": False},
+                         CPU, )
+    assert nes["estimator"] == "nes-20" and smoothed["estimator"] == "smoothed"
+    no_fine = {"mode": "none", "points": 2, "span_decades": 1.0, "low": 0.01, "high": 1.0}
+    ((_, rows, fine_lrs, _),) = sweep_groups(MLP, [nes], {"cdg": [cdg], "smoothed": [smoothed]}, [{"dim": 3}], [0.1],
+                                            no_fine, CPU, step_layers=["all", "1", "3"])
+    assert set(fine_lrs) == {"all", "1", "3"} and list(rows["step_layer"]) == ["all", "1", "3"]
+    assert (rows["sigma"] == 0.1).all() and (rows["smoothed_sigma"] == 0.1).all() and rows["eps"].isna().all()
+    g, s, c = (r["gradients"][0].double().numpy() for r in (nes, smoothed, cdg))
+    problem = MLPProbe(MLPSpec(**spec)).batch(0)
+    x, y, w = problem.x.numpy(), problem.y.numpy(), problem.theta0.numpy()
+    base = mse(layers_from_theta(w, 3, 3), x, y, "sign")
+    for layer, part in (("all", slice(None)), ("1", slice(0, 12)), ("3", slice(24, 36))):
+        row = rows[rows["step_layer"] == layer].iloc[0]
+        step = np.zeros_like(w)
+        step[part] = 0.1 * g[part]
+        after = mse(layers_from_theta(w - step, 3, 3), x, y, "sign")
+        assert row["loss_decrease"] == pytest.approx(base - after, rel=1e-4, abs=1e-7)
+        for ref, column in ((s, "cos_to_smoothed"), (c, "cos_to_cdg")):
+            cos = g[part] @ ref[part] / (np.linalg.norm(g[part]) * np.linalg.norm(ref[part]))
+            assert row[column] == pytest.approx(cos, rel=1e-5)
+    with pytest.raises(Exception, match="step layer '4'"):
+        list(sweep_groups(MLP, [nes], {"cdg": [cdg]}, [{"dim": 3}], [0.1], no_fine, CPU, step_layers=["4"]))
 
 
 def _runs():
     rng = np.random.default_rng(5)
     rows = []
-    for est in ["cdg", "nes-10"]:
+    # an STE-like estimator has no sigma or eps (NaN): its rows must still be grouped, not dropped
+    for est, sigma, eps in [("cdg", math.nan, 0.01), ("nes-10", 0.01, math.nan), ("nes-10", 0.1, math.nan),
+                            ("ste-vanilla", math.nan, math.nan)]:
         for lr in [0.01, 0.1]:
             for seed in range(2):
                 for batch in range(3):
-                    rows.append({"estimator": est, "dim": 4, "seed": seed, "batch": batch, "lr": lr,
+                    rows.append({"estimator": est, "sigma": sigma, "eps": eps, "step_layer": "all", "dim": 4,
+                                 "seed": seed, "batch": batch, "lr": lr,
                                  "grid": "coarse", "loss_before": 1.0, "loss_after": 0.0,
                                  "loss_decrease": rng.normal(lr, 0.01), "grad_norm": 1.0, "cos_to_cdg": 0.5,
-                                 "seconds": 0.1, "n_loss_evals": 10})
+                                 "cos_to_smoothed": 0.4, "smoothed_sigma": 0.01, "seconds": 0.1, "n_loss_evals": 10})
     return pd.DataFrame(rows)
 
 
 def test_summary_statistics_match_naive_formulas():
     runs = runs_table([_runs()], MLP_KEY, MLP_COLUMNS)
     summary = summary_table(runs, BY_DIM)
+    assert len(summary) == 4 * 2
     for _, row in summary.iterrows():
-        values = runs[(runs.estimator == row.estimator) & (runs.lr == row.lr)]["loss_decrease"].to_list()
+        same_sigma = (runs.sigma == row.sigma) | (runs.sigma.isna() & math.isnan(row.sigma))
+        values = runs[(runs.estimator == row.estimator) & same_sigma & (runs.lr == row.lr)]["loss_decrease"].to_list()
         n = len(values)
         mean = sum(values) / n
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
@@ -87,7 +123,8 @@ def test_summary_statistics_match_naive_formulas():
         assert row.loss_decrease_ci95_low == pytest.approx(mean - half)
         assert row.loss_decrease_ci95_high == pytest.approx(mean + half)
     best = best_table(summary, BY_DIM)
-    assert list(best["best_lr"]) == [0.1, 0.1]
+    assert list(best["best_lr"]) == [0.1, 0.1, 0.1, 0.1]
+    assert list(best["estimator"]) == ["cdg", "nes-10", "nes-10", "ste-vanilla"]
 
 
 def test_best_lr_at_the_grid_edge_is_flagged():
@@ -96,7 +133,8 @@ def test_best_lr_at_the_grid_edge_is_flagged():
     decrease = {"cdg": {0.01: 0.1, 0.1: 0.5, 1.0: 0.2}, "nes-10": {0.01: 0.1, 0.1: 0.2, 1.0: 0.3}}
     for est, by_lr in decrease.items():
         for lr, value in by_lr.items():
-            rows.append({"estimator": est, "dim": 4, "lr": lr, "loss_decrease_mean": value})
+            rows.append({"estimator": est, "sigma": math.nan, "eps": math.nan, "step_layer": "all", "dim": 4, "lr": lr,
+                         "loss_decrease_mean": value})
     best = best_table(pd.DataFrame(rows), BY_DIM)
     assert list(best["best_lr"]) == [0.1, 1.0]
     assert list(best["best_lr_at_edge"]) == [False, True]
@@ -129,17 +167,17 @@ def test_extension_grid_looks_beyond_an_edge_best():
 
 def test_auto_fine_grid_is_extended_until_the_optimum_is_bracketed():
     # a loss decrease peaking at lr = 30, above the coarse grid and the first fine window
-    def sweep_one(record, lrs, grid, cdg_record):
+    def sweep_one(record, lrs, grid):
         return pd.DataFrame({"lr": lrs, "grid": grid, "loss_decrease": [-(math.log10(x / 30)) ** 2 for x in lrs]})
 
     fine = {"mode": "auto", "points": 5, "span_decades": 1.0, "low": 0.01, "high": 1.0, "extend": 2}
-    coarse, fine_lrs, fine_rows = sweep_coarse_and_fine([{}], [None], [0.01, 0.1, 1.0], fine, sweep_one=sweep_one)
+    coarse, fine_lrs, fine_rows = sweep_coarse_and_fine([{}], [0.01, 0.1, 1.0], fine, sweep_one=sweep_one)
     # window 0.1..10 around the best coarse lr 1 (coarse points left out), then 31.6 and 100: 31.6 is interior
     assert fine_lrs == pytest.approx([10**-0.5, 10**0.5, 10.0, 10**1.5, 100.0])
     assert list(fine_rows["lr"]) == pytest.approx(fine_lrs) and set(fine_rows["grid"]) == {"fine"}
-    _, without, _ = sweep_coarse_and_fine([{}], [None], [0.01, 0.1, 1.0], {**fine, "extend": 0}, sweep_one=sweep_one)
+    _, without, _ = sweep_coarse_and_fine([{}], [0.01, 0.1, 1.0], {**fine, "extend": 0}, sweep_one=sweep_one)
     assert without == pytest.approx([10**-0.5, 10**0.5, 10.0])
-    _, fixed, _ = sweep_coarse_and_fine([{}], [None], [0.01, 0.1, 1.0], {**fine, "mode": "fixed"}, sweep_one=sweep_one)
+    _, fixed, _ = sweep_coarse_and_fine([{}], [0.01, 0.1, 1.0], {**fine, "mode": "fixed"}, sweep_one=sweep_one)
     assert max(fixed) < 1.0  # the log's fixed scan is never extended
 
 

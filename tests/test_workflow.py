@@ -59,29 +59,66 @@ def done(tmp_path_factory):
     return repo
 
 
+# what the MLP probe of TINY computes: every estimator at each of its sigma/eps values, CDG and the smoothed
+# coordinate gradient (the cosine references) at every value in use
+INSTANCES = ["cdg_eps0.01", "cdg_eps0.05", "nes-10_sigma0.01", "nes-10_sigma0.1", "nes-coord-10_sigma0.01",
+             "nes-coord-10_sigma0.1", "ste-vanilla", "guided-es_sigma0.01", "smoothed_sigma0.01", "smoothed_sigma0.1"]
+STEP_LAYERS = ["all", "1", "3"]
+
+
 def test_every_rule_ran_with_expected_rows(done):
-    runs = pd.read_csv(done / "results/tables/probe_runs.csv")
+    runs = pd.read_csv(done / "results/tables/probe_runs.csv", dtype={"step_layer": str})
+    assert TINY["probe"]["step_layers"] == ["all", 1, 3]
     expected = 0
-    for est in TINY["estimators"]:
+    for instance in INSTANCES:
+        name, _, knob_value = instance.partition("_")
         for dim in TINY["probe"]["dims"]:
-            fine = json.loads((done / f"results/probe/fine_grids/{est}/dim{dim}.json").read_text())["lrs"]
-            n_lrs = len(TINY["lr"]["coarse"]) + len(fine)
-            expected += n_lrs * len(TINY["probe"]["seeds"]) * TINY["probe"]["num_batches"]
-            got = runs[(runs.estimator == est) & (runs.dim == dim)]
-            assert sorted(got.lr.unique()) == pytest.approx(sorted(TINY["lr"]["coarse"] + fine))
+            grids = json.loads((done / f"results/probe/fine_grids/{instance}/dim{dim}.json").read_text())
+            assert sorted(grids["lrs_by_step_layer"]) == sorted(STEP_LAYERS)
+            for layer, fine in grids["lrs_by_step_layer"].items():
+                expected += (len(TINY["lr"]["coarse"]) + len(fine)) * len(TINY["probe"]["seeds"]) \
+                    * TINY["probe"]["num_batches"]
+                got = runs[(runs.estimator == name) & (runs.dim == dim) & (runs.step_layer == layer)]
+                if knob_value:
+                    knob = "sigma" if knob_value.startswith("sigma") else "eps"
+                    got = got[got[knob] == float(knob_value.removeprefix(knob))]
+                assert sorted(got.lr.unique()) == pytest.approx(sorted(TINY["lr"]["coarse"] + fine))
     assert len(runs) == expected
-    assert not runs.duplicated(["estimator", "lr", "dim", "seed", "batch"]).any()
     assert runs.loss_decrease.notna().all()
-    assert runs[runs.estimator == "cdg"].cos_to_cdg.to_list() == pytest.approx([1.0] * int((runs.estimator == "cdg").sum()))
+    assert not runs.duplicated(["estimator", "sigma", "eps", "step_layer", "lr", "dim", "seed", "batch"]).any()
+    assert runs.loss_decrease.notna().all()
+    # (a cosine is undefined, NaN, where the stepped layer's gradient is zero: dead units at dim 2)
+    assert runs[runs.grad_norm == 0].cos_to_cdg.isna().all()
+    runs = runs[runs.grad_norm > 0]
+    cdg = runs[(runs.estimator == "cdg") & (runs.eps == 0.01)]
+    assert cdg.cos_to_cdg.to_list() == pytest.approx([1.0] * len(cdg))  # CDG at the reference eps is the reference
+    smoothed = runs[runs.estimator == "smoothed"]
+    assert smoothed.cos_to_smoothed.to_list() == pytest.approx([1.0] * len(smoothed))
+    # an estimator at sigma 0.1 is compared with the smoothed gradient at 0.1; an STE with the reference one
+    assert set(runs[(runs.estimator == "nes-10") & (runs.sigma == 0.1)].smoothed_sigma) == {0.1}
+    assert set(runs[runs.estimator == "ste-vanilla"].smoothed_sigma) == {0.01}
     summary = pd.read_csv(done / "results/tables/probe_summary.csv")
     assert (summary.n == 4).all()
-    best = pd.read_csv(done / "results/tables/probe_best.csv")
-    assert len(best) == len(TINY["estimators"]) * len(TINY["probe"]["dims"])
+    best = pd.read_csv(done / "results/tables/probe_best.csv", dtype={"step_layer": str})
+    assert len(best) == len(INSTANCES) * len(TINY["probe"]["dims"]) * len(STEP_LAYERS)
     assert best.best_lr_at_edge.dtype == bool
-    figures = ["quick_check", "lr_curves_dim2", "lr_curves_dim3", "best_vs_dim", "cosine_vs_dim"]
+    assert set(best[~best.reference_setting].apply(lambda r: (r.estimator, r.sigma if r.sigma == r.sigma else r.eps),
+                                                   axis=1)) == {("cdg", 0.05), ("nes-10", 0.1), ("nes-coord-10", 0.1),
+                                                                ("smoothed", 0.1)}
+    figures = ["quick_check", "lr_curves_dim2", "lr_curves_dim3", "best_vs_dim", "cosine_vs_dim", "best_per_layer",
+               "sigma_eps"]
     for name in figures:
         data = (done / f"results/figures/probe/{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name
+    layers = pd.read_csv(done / "results/tables/probe_layers.csv", dtype={"step_layer": str})
+    # every estimator at its reference setting, per dim and step layer; STE and CDG agree exactly on the output layer
+    assert len(layers) == 6 * 2 * 3
+    assert set(layers[(layers.step_layer == "3") & layers.estimator.isin(["ste-vanilla", "smoothed"])].vs_cdg) \
+        <= {"identical", "indistinguishable", "larger", "smaller"}
+    knobs = pd.read_csv(done / "results/tables/probe_sigma_eps.csv")
+    assert set(knobs.estimator) == {"cdg", "nes-10", "nes-coord-10", "smoothed"} and len(knobs) == 4 * 2 * 2
+    findings = (done / "results/tables/findings_probe.md").read_text()
+    assert "## Which layer carries the loss decrease" in findings and "## Sigma and eps" in findings
 
 
 def test_finetune_table_has_the_logs_layout(done):
@@ -150,7 +187,9 @@ def test_the_probe_along_training_has_every_phase_and_reuses_the_init_probe(done
     # phase init is the MLP probe's own rows, not computed again
     key = ["estimator", "dim", "seed", "batch", "lr"]
     init = phases[phases.phase == "init"].set_index(key).sort_index()
-    probe = pd.read_csv(done / "results/tables/probe_runs.csv").set_index(key).sort_index()
+    probe = pd.read_csv(done / "results/tables/probe_runs.csv", dtype={"step_layer": str})
+    # the MLP probe's steps of all layers at the reference sigma/eps (the phase probe runs at those)
+    probe = probe[probe.reference_setting & (probe.step_layer == "all")].set_index(key).sort_index()
     probe = probe[probe.index.get_level_values("estimator").isin(["cdg", "nes-10", "ste-vanilla"])]
     pd.testing.assert_series_equal(init.loss_decrease, probe.loss_decrease)
     assert not list((done / "results/training/probe/gradients").rglob("init.pt"))
@@ -161,9 +200,11 @@ def test_the_probe_along_training_has_every_phase_and_reuses_the_init_probe(done
 def test_gradient_record_has_documented_keys(done):
     from bnnprobe.study import RECORD_FORMAT
 
-    record = torch.load(done / "results/probe/gradients/nes-10/dim3/seed1.pt", weights_only=True)
-    assert sorted(record) == sorted(["format", "probe", "estimator", "settings", "spec", "key", "fingerprint", "dtype",
-                                     "seed_parts", "gradients", "loss_before", "seconds", "n_loss_evals", "device"])
+    record = torch.load(done / "results/probe/gradients/nes-10_sigma0.01/dim3/seed1.pt", weights_only=True)
+    assert sorted(record) == sorted(["format", "probe", "estimator", "settings", "extras", "spec", "key", "fingerprint",
+                                     "dtype", "seed_parts", "gradients", "loss_before", "seconds", "n_loss_evals",
+                                     "device"])
+    assert record["estimator"] == "nes-10" and record["extras"] == {}
     assert record["format"] == RECORD_FORMAT and record["probe"] == "mlp" and record["key"] == {"dim": 3, "seed": 1}
     assert record["gradients"].shape == (2, 3 * 3 * 4)
     assert record["settings"] == {"population": 10, "sigma": 0.01, "fitness_shaping": False}
@@ -179,7 +220,7 @@ def test_second_run_has_nothing_to_do(done):
 
 
 def test_a_deleted_intermediate_file_is_remade_when_named(done):
-    sweep = "results/probe/sweeps/coarse/cdg/dim2.csv"
+    sweep = "results/probe/sweeps/coarse/cdg_eps0.01/dim2.csv"
     kept = (done / sweep).read_bytes()
     (done / sweep).unlink()
     before = mtimes(done)
@@ -189,8 +230,8 @@ def test_a_deleted_intermediate_file_is_remade_when_named(done):
     after = mtimes(done)
     # only the other outputs of the same job (CDG's sweeps of every dim) are written again
     rewritten = {p for p in before if after[p] != before[p]}
-    assert rewritten and all(p.startswith(("results/probe/sweeps/", "results/probe/fine_grids/")) and "/cdg/" in p
-                             for p in rewritten), rewritten
+    assert rewritten and all(p.startswith(("results/probe/sweeps/", "results/probe/fine_grids/"))
+                             and "/cdg_eps0.01/" in p for p in rewritten), rewritten
 
 
 def test_a_moved_checkout_has_nothing_to_do(done, tmp_path):
@@ -201,28 +242,55 @@ def test_a_moved_checkout_has_nothing_to_do(done, tmp_path):
     assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
 
 
-def test_changing_nes_sigma_reruns_only_nes_jobs(done):
-    before = mtimes(done)
-    changed_config = {**current_config(done), "nes": {"sigma": 0.02}}
-    result = snakemake(done, changed_config)
+def changes(repo: Path, config: dict) -> tuple[set, set]:
+    """Run with ``config``; the result files written again, and the new ones."""
+    before = mtimes(repo)
+    result = snakemake(repo, config)
     assert result.returncode == 0, result.stderr[-3000:]
-    after = mtimes(done)
-    rewritten = {p for p in before if after[p] != before[p]}
+    after = mtimes(repo)
+    return {p for p in before if after[p] != before[p]}, set(after) - set(before)
+
+
+def test_changing_one_sigma_value_runs_only_that_values_jobs(done):
+    config = current_config(done)
+    rewritten, created = changes(done, {**config, "nes": {"sigma": [0.01, 0.2]}})  # was [0.01, 0.1]
+    # nothing that exists is computed again: 0.1's records stay (no longer targets), 0.2 gets its own jobs,
+    # with the smoothed gradient at 0.2 as its cosine reference
+    assert not {p for p in rewritten if "/gradients/" in p or "/sweeps/" in p}, rewritten
+    assert {p for p in created if "/gradients/" in p} == {
+        f"results/probe/gradients/{e}_sigma0.2/dim{d}/seed{s}.pt"
+        for e in ("nes-10", "nes-coord-10", "smoothed") for d in (2, 3) for s in (0, 1)}
+    assert {p for p in created if "/sweeps/" in p} == {
+        f"results/probe/sweeps/{g}/{e}_sigma0.2/dim{d}.csv"
+        for g in ("coarse", "fine") for e in ("nes-10", "nes-coord-10", "smoothed") for d in (2, 3)}
+    assert "results/tables/probe_runs.csv" in rewritten
+    record = torch.load(done / "results/probe/gradients/nes-coord-10_sigma0.2/dim2/seed0.pt", weights_only=True)
+    assert record["settings"] == {"samples": 10, "sigma": 0.2} and record["estimator"] == "nes-coord-10"
+    assert set(record["extras"]) == {"loss_grad_sigma", "natural_loss_grad_mu", "natural_loss_grad_sigma"}
+
+
+def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
+    rewritten, created = changes(done, {**current_config(done), "nes": {"sigma": [0.02, 0.2]}})
     gradients = {p for p in rewritten if "/gradients/" in p}
-    assert gradients == ({f"results/probe/gradients/nes-10/dim{d}/seed{s}.pt" for d in (2, 3) for s in (0, 1)}
-                         | {f"results/layerprobe/gradients/{r}/nes-10/seed0.pt" for r in RUN_IDS}
+    # the layer probe and the probe along training run NES at the reference sigma, in place
+    assert gradients == ({f"results/layerprobe/gradients/{r}/nes-10/seed0.pt" for r in RUN_IDS}
                          | phase_records("nes-10"))
+    assert {p for p in created if "/gradients/" in p} == {
+        f"results/probe/gradients/{e}_sigma0.02/dim{d}/seed{s}.pt"
+        for e in ("nes-10", "nes-coord-10", "smoothed") for d in (2, 3) for s in (0, 1)}
     sweeps = {p for p in rewritten if "/sweeps/" in p}
-    assert sweeps == ({f"results/probe/sweeps/{g}/nes-10/dim{d}.csv" for g in ("coarse", "fine") for d in (2, 3)}
+    # the smoothed gradient's reference sigma moved with nes.sigma's first value (it is every sigma in use):
+    # the MLP sweeps whose cos_to_smoothed compares with it are swept again, from their stored gradients (not
+    # guided-es: its sigma 0.01 is still in use, so it keeps its own smoothed reference)
+    assert sweeps == ({f"results/probe/sweeps/{g}/{e}/dim{d}.csv" for g in ("coarse", "fine")
+                       for e in ("cdg_eps0.01", "cdg_eps0.05", "ste-vanilla") for d in (2, 3)}
                       | {f"results/layerprobe/sweeps/{g}/{r}/nes-10.csv" for g in ("coarse", "fine")
                          for r in RUN_IDS}
                       | {f"results/training/probe/sweeps/{g}/ste-vanilla/nes-10/dim{d}/{ph}.csv"
                          for g in ("coarse", "fine") for d in (2, 3) for ph in PROBED})
     assert not any("/training/runs/" in p for p in rewritten)  # no training schedule of the tiny config uses NES
     assert not any("/finetune/" in p for p in rewritten)  # the finetunes do not depend on NES
-    assert "results/tables/probe_runs.csv" in rewritten
-    # and the new value is what the record holds
-    record = torch.load(done / "results/probe/gradients/nes-10/dim2/seed0.pt", weights_only=True)
+    record = torch.load(done / f"results/layerprobe/gradients/{RUN_IDS[0]}/nes-10/seed0.pt", weights_only=True)
     assert record["settings"]["sigma"] == 0.02
 
 
@@ -251,7 +319,7 @@ def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
     # ste.py is run by the STE estimators and by guided ES (its guides), not by CDG or NES; the STE training
     # runs use it too, and every estimator's probe along those runs reads their (re-written) snapshots
     assert gradients == ({f"results/probe/gradients/{e}/dim{d}/seed{s}.pt"
-                          for e in ("ste-vanilla", "guided-es") for d in (2, 3) for s in (0, 1)}
+                          for e in ("ste-vanilla", "guided-es_sigma0.01") for d in (2, 3) for s in (0, 1)}
                          | {f"results/layerprobe/gradients/{r}/ste-vanilla/seed0.pt" for r in RUN_IDS}
                          | phase_records("cdg") | phase_records("nes-10") | phase_records("ste-vanilla"))
     runs = {p.split("/")[3] for p in rewritten if p.startswith("results/training/runs/")}
@@ -284,14 +352,14 @@ def test_non_finite_loss_stops_the_job_with_a_message(tmp_path):
                                                        "init_scale": 1e39},
               "figures": {"panels": [{"title": "CDG", "estimators": ["cdg"]}]},
               "training": {**TINY["training"], "probe": {"estimators": ["cdg"]}}}
-    result = snakemake(repo, config, "--cores", "1", "results/probe/gradients/cdg/dim2/seed0.pt")
+    result = snakemake(repo, config, "--cores", "1", "results/probe/gradients/cdg_eps0.01/dim2/seed0.pt")
     assert result.returncode != 0
-    log = (repo / "results/logs/probe/gradients/cdg/dim2.log").read_text()
+    log = (repo / "results/logs/probe/gradients/cdg_eps0.01/dim2.log").read_text()
     assert "NaN or infinite" in log
     # the default profile (profiles/default) prints the failing job's log on the console
     assert "NaN or infinite" in result.stdout + result.stderr
-    assert not (repo / "results/probe/gradients/cdg/dim2/seed0.pt").exists()
-    assert not list((repo / "results/probe/gradients/cdg/dim2").glob("*.part"))
+    assert not (repo / "results/probe/gradients/cdg_eps0.01/dim2/seed0.pt").exists()
+    assert not list((repo / "results/probe/gradients/cdg_eps0.01/dim2").glob("*.part"))
 
 
 def test_html_report_bundles_every_figure_and_table(done):
@@ -300,6 +368,7 @@ def test_html_report_bundles_every_figure_and_table(done):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (done / "results/report.html").read_text(errors="replace")
     for name in ["quick_check.png", "lr_curves_dim2.png", "lr_curves_dim3.png", "best_vs_dim.png",
-                 "cosine_vs_dim.png", "probe_summary.csv", "probe_best.csv"]:
+                 "cosine_vs_dim.png", "best_per_layer.png", "sigma_eps.png", "probe_summary.csv", "probe_best.csv",
+                 "probe_layers.csv", "findings_probe.md"]:
         assert name in html, name
     assert "Probe study" in html

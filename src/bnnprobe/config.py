@@ -15,7 +15,12 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .naming import KNOBS, family, format_value, instance, instances, knob_values, reference_value, split_instance
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+KNOB_FAMILY = {"nes": "nes", "guided_es": "guided-es"}  # config section -> a family whose knob it holds
 
 
 class ConfigError(ValueError):
@@ -49,6 +54,8 @@ def _looks_like_number(value) -> bool:
 
 def _hint(err) -> str:
     """What to write instead, for the two number mistakes YAML makes easy."""
+    if err.validator == "anyOf":  # a number or a list of numbers: the number branch says what to write
+        return next((hint for hint in map(_hint, err.context) if hint), "")
     value, expected = err.instance, err.validator_value
     if err.validator != "type" or isinstance(value, bool):
         return ""
@@ -98,20 +105,52 @@ def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     return config
 
 
-def _check_estimator_names(names: list[str], key: str) -> None:
-    for i, name in enumerate(names):
+def _check_estimator_names(names: list[str], key: str, instances_allowed: bool = False) -> None:
+    for i, text in enumerate(names):
+        try:
+            name, knob, value = split_instance(text)
+        except ValueError as error:
+            raise ConfigError(f"invalid config: key '{key}[{i}]': {error}") from None
+        if knob is not None:
+            if not instances_allowed:
+                raise ConfigError(f"invalid config: key '{key}[{i}]': {text!r}: this study runs each estimator at "
+                                  f"the reference (first) value of its {knob}; write {name!r}")
+            if instance(name, value) != text:
+                raise ConfigError(f"invalid config: key '{key}[{i}]': write {text!r} as {instance(name, value)!r}")
         if name.startswith("nes-"):
-            digits = name.split("-", 1)[1]
-            population = int(digits)
-            if population < 2 or population % 2:
-                raise ConfigError(f"invalid config: key '{key}[{i}]': NES population of {name!r} must be "
+            prefix, digits = name.rsplit("-", 1)
+            count = int(digits)
+            what = "samples per coordinate" if prefix == "nes-coord" else "population"
+            if count < 2 or count % 2:
+                raise ConfigError(f"invalid config: key '{key}[{i}]': NES {what} of {name!r} must be "
                                   "an even number >= 2 (antithetic pairs)")
-            if digits != str(population):  # nes-050 and nes-50 would be the same estimator computed twice
-                raise ConfigError(f"invalid config: key '{key}[{i}]': write {name!r} as 'nes-{population}'")
+            if digits != str(count):  # nes-050 and nes-50 would be the same estimator computed twice
+                raise ConfigError(f"invalid config: key '{key}[{i}]': write {name!r} as '{prefix}-{count}'")
+
+
+def _check_knob_values(config: dict) -> None:
+    """sigma/eps values name their jobs' paths (``nes-500_sigma0.01``): each must be written back exactly."""
+    for section, knob in (("cdg", "eps"), ("nes", "sigma"), ("guided_es", "sigma"), ("smoothed", "sigma")):
+        raw = config[section][knob]
+        for value in raw if isinstance(raw, list) else [raw]:
+            if float(format_value(value)) != float(value):
+                raise ConfigError(f"invalid config: key '{section}.{knob}': {value!r} has more than 6 significant "
+                                  f"digits; its paths would read {format_value(value)}: round it")
 
 
 def _check_semantics(config: dict) -> None:
-    _check_estimator_names(config["estimators"], "estimators")
+    _check_estimator_names(config["estimators"], "estimators", instances_allowed=True)
+    if config["smoothed"]["sigma"] is None:
+        # by default the smoothed gradient is computed at every sigma an estimator uses
+        values = [v for section in ("nes", "guided_es") for v in knob_values(config, KNOB_FAMILY[section])]
+        values += [value for name, knob, value in map(split_instance, config["estimators"]) if knob == "sigma"]
+        config["smoothed"]["sigma"] = list(dict.fromkeys(values))
+    _check_knob_values(config)
+    depth = config["probe"]["depth"]
+    for i, layer in enumerate(config["probe"]["step_layers"]):
+        if layer != "all" and layer > depth:
+            raise ConfigError(f"invalid config: key 'probe.step_layers[{i}]': layer {layer} of a network of "
+                              f"probe.depth = {depth} layers (1 is the first)")
     lr = config["lr"]
     if not any(abs(x - lr["quick_check"]) <= 1e-9 * x for x in lr["coarse"]):
         raise ConfigError(f"invalid config: key 'lr.quick_check': {lr['quick_check']} is not on the coarse grid "
@@ -126,6 +165,10 @@ def _check_semantics(config: dict) -> None:
     layerprobe = config.get("layerprobe")
     if layerprobe is not None:
         _check_estimator_names(layerprobe["estimators"], "layerprobe.estimators")
+        if "smoothed" in layerprobe["estimators"]:
+            raise ConfigError("invalid config: key 'layerprobe.estimators': 'smoothed' has a closed form for the MLP "
+                              "probe only (a ResNet layer's loss is no sum of steps along a coordinate); use "
+                              "nes-coord-<M>, its sampled version")
         layers = probe_layers()
         if layerprobe["layer"] != "auto" and layerprobe["layer"] not in layers:
             raise ConfigError(f"invalid config: key 'layerprobe.layer': {layerprobe['layer']!r} is not a convolution or "
@@ -148,7 +191,7 @@ def _check_semantics(config: dict) -> None:
             if text not in singles:
                 raise ConfigError(f"invalid config: key 'training.probe.schedules[{i}]': {text!r} is not a single-STE "
                                   f"schedule of training.schedules ({singles})")
-        probe.setdefault("estimators", list(config["estimators"]))
+        probe.setdefault("estimators", [n for n in config["estimators"] if split_instance(n)[1] is None])
         _check_estimator_names(probe["estimators"], "training.probe.estimators")
         known = set(probe_estimators(config))
         for i, name in enumerate(probe["estimators"]):
@@ -167,12 +210,13 @@ def _check_semantics(config: dict) -> None:
     figures = config["figures"]
     if "panels" not in figures:
         figures["panels"] = [{"title": "all estimators", "estimators": list(config["estimators"])}]
-    known = set(config["estimators"]) | {"cdg"}
+    known = {n for n in config["estimators"] if split_instance(n)[1] is None} | {"cdg", "smoothed"}
     for i, panel in enumerate(figures["panels"]):
         for j, name in enumerate(panel["estimators"]):
             if name not in known:
                 raise ConfigError(f"invalid config: key 'figures.panels[{i}].estimators[{j}]': {name!r} is not "
-                                  "in the estimators list")
+                                  "a plain name in the estimators list (panels show each estimator at its "
+                                  "reference sigma/eps)")
 
 
 def probe_layers() -> list[str]:
@@ -209,6 +253,25 @@ def probe_estimators(config: dict) -> list[str]:
     """The estimators whose gradients are computed: the configured ones, and CDG as the cosine reference."""
     names = list(config["estimators"])
     return names if "cdg" in names else ["cdg", *names]
+
+
+def mlp_probe_estimators(config: dict) -> list[str]:
+    """The MLP probe's estimators: the configured ones with CDG and the smoothed coordinate gradient
+    (the two cosine references)."""
+    names = probe_estimators(config)
+    return names if "smoothed" in names else [*names, "smoothed"]
+
+
+def mlp_probe_instances(config: dict) -> list[str]:
+    """Every (estimator, sigma or eps) the MLP probe computes: an instance name per value
+    (:mod:`bnnprobe.naming`)."""
+    return instances(mlp_probe_estimators(config), config)
+
+
+def reference_values(config: dict, names: list[str]) -> dict[str, float]:
+    """Estimator -> the reference (first) value of its sigma or eps, for the estimators that have one."""
+    plain = {split_instance(text)[0] for text in names}
+    return {name: reference_value(config, family(name)) for name in sorted(plain) if family(name) in KNOBS}
 
 
 def main(argv: list[str] | None = None) -> int:

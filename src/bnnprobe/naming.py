@@ -9,6 +9,7 @@ Sigma and eps are study axes: ``cdg.eps``, ``nes.sigma`` (NES and per-parameter 
 its own *instance*, named ``<estimator>_<knob><value>`` (``nes-500_sigma0.1``, ``cdg_eps0.01``;
 an STE has no knob and its instance is its name). The first value of a list is the *reference*
 value: the one the other studies (training, layer probe, phase probe) and the main figures use.
+An instance name in the MLP probe's ``estimators`` adds one point for that estimator only.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import re
 
 STE_VARIANTS = ("vanilla", "steep", "swishsign", "polynomial")
 
-NAME_PATTERN = re.compile(
-    r"^(cdg|smoothed|nes-[0-9]+|nes-coord-[0-9]+|ste-(vanilla|steep|swishsign|polynomial)|guided-es)$")
-# a name, or a name with the value of its knob (the instance of one point of a sigma/eps axis)
-INSTANCE_PATTERN = re.compile(
-    r"^(?P<name>cdg|smoothed|nes-[0-9]+|nes-coord-[0-9]+|ste-(vanilla|steep|swishsign|polynomial)|guided-es)"
-    r"(_(?P<knob>sigma|eps)(?P<value>[0-9][0-9.e+-]*))?$")
+NAME_REGEX = r"cdg|smoothed|nes-[0-9]+|nes-coord-[0-9]+|ste-(?:vanilla|steep|swishsign|polynomial)|guided-es"
+NAME_PATTERN = re.compile(rf"^(?:{NAME_REGEX})$")
+# a name, or a name with the value of its knob (the instance of one point of a sigma/eps axis);
+# without groups, so that Snakemake can use it as a wildcard constraint
+INSTANCE_REGEX = rf"(?:{NAME_REGEX})(?:_(?:sigma|eps)[0-9][0-9.e+-]*)?"
+_INSTANCE_PARTS = re.compile(rf"^(?P<name>{NAME_REGEX})(?:_(?P<knob>sigma|eps)(?P<value>[0-9][0-9.e+-]*))?$")
 
 # The library modules each estimator family runs, for Snakemake to re-run jobs when they change.
 FAMILY_MODULES = {
@@ -76,7 +77,7 @@ def instance(name: str, value: float | None) -> str:
 
 def split_instance(text: str) -> tuple[str, str | None, float | None]:
     """``nes-500_sigma0.1`` -> ``("nes-500", "sigma", 0.1)``; a plain name -> ``(name, None, None)``."""
-    match = INSTANCE_PATTERN.match(text)
+    match = _INSTANCE_PARTS.match(text)
     if not match:
         raise ValueError(f"unknown estimator {text!r}: expected a name (cdg, nes-500, ...) or a name with its "
                          "knob value (nes-500_sigma0.01, cdg_eps0.01)")
@@ -90,12 +91,17 @@ def split_instance(text: str) -> tuple[str, str | None, float | None]:
 
 
 def instances(names: list[str], config: dict) -> list[str]:
-    """Every instance of ``names``: one per value of each one's knob, in config order."""
+    """Every instance of ``names``, in config order without repeats: a plain name gives one per value of
+    its knob, an instance name (``nes-500_sigma0.1``: one more point for one estimator) itself."""
     out = []
-    for name in names:
+    for text in names:
+        name, knob, _ = split_instance(text)
         fam = family(name)
-        out.extend([instance(name, v) for v in knob_values(config, fam)] if fam in KNOBS else [name])
-    return out
+        if knob is not None or fam not in KNOBS:
+            out.append(text)
+        else:
+            out.extend(instance(name, v) for v in knob_values(config, fam))
+    return list(dict.fromkeys(out))
 
 
 def reference_instance(name: str, config: dict) -> str:

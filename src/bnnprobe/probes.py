@@ -15,21 +15,27 @@ class ProbeColumns:
 
     @property
     def run_columns(self) -> list[str]:
-        return ["estimator", *self.key_columns, *ROW_COLUMNS]
+        return [*ESTIMATOR_COLUMNS, *self.key_columns, *ROW_COLUMNS]
 
     @property
     def row_key(self) -> list[str]:
         """The columns that identify a row of the runs table."""
-        return ["estimator", *self.key_columns, "batch", "lr"]
+        return [*ESTIMATOR_COLUMNS, *self.key_columns, "batch", "lr"]
 
     @property
     def summary_by(self) -> list[str]:
-        return ["estimator", *self.group_columns]
+        return [*ESTIMATOR_COLUMNS, *self.group_columns]
 
 
-# columns every sweep row has besides the probe's key columns
+# what a row's gradient and step are: the estimator, its knob value (sigma, or CDG's eps; empty where it
+# has none) and the coordinates the step moves ("all", or one layer: "1" is the first)
+ESTIMATOR_COLUMNS = ["estimator", "sigma", "eps", "step_layer"]
+# columns every sweep row has besides the probe's key columns. The cosines are over the stepped
+# coordinates; cos_to_smoothed compares with the exact smoothed coordinate gradient at smoothed_sigma
+# (the row's own sigma where the smoothed gradient was computed at it, else the reference one).
 ROW_COLUMNS = ["batch", "lr", "grid", "loss_before", "loss_after", "loss_decrease", "grad_norm", "cos_to_cdg",
-               "seconds", "n_loss_evals"]
+               "cos_to_smoothed", "smoothed_sigma", "seconds", "n_loss_evals"]
+ALL_COORDINATES = "all"
 
 PROBES = {
     "mlp": ProbeColumns("bnnprobe.mlp.source", key_columns=("dim", "seed"), group_columns=("dim",)),

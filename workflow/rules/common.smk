@@ -4,10 +4,24 @@ import os
 import re
 
 from bnnprobe.codedeps import code_files
-from bnnprobe.config import ConfigError, probe_estimators, validate_config
+from bnnprobe.config import (
+    ConfigError,
+    mlp_probe_instances,
+    probe_estimators,
+    reference_values,
+    validate_config,
+)
 from bnnprobe.finetune.data import imagefolder_files
 from bnnprobe.finetune.runs import resolve_runs
-from bnnprobe.naming import FAMILY_MODULES, NAME_PATTERN, family, settings_for
+from bnnprobe.naming import (
+    FAMILY_MODULES,
+    INSTANCE_REGEX,
+    family,
+    instance,
+    reference_instance,
+    settings_for,
+    split_instance,
+)
 from bnnprobe.probes import PHASES, PROBES
 from bnnprobe.training.schedule import (
     SLUG_PATTERN,
@@ -21,7 +35,7 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
-ESTIMATORS = probe_estimators(config)
+ESTIMATORS = mlp_probe_instances(config)  # one per (estimator, sigma or eps value)
 DIMS = config["probe"]["dims"]
 SEEDS = config["probe"]["seeds"]
 GRIDS = ["coarse", "fine"]
@@ -29,7 +43,7 @@ ENV = "../../envs/bnnprobe.yaml"
 
 
 wildcard_constraints:
-    estimator=NAME_PATTERN.pattern.strip("^$"),
+    estimator=INSTANCE_REGEX,
     dim=r"\d+",
     seed=r"\d+",
     dataset="cifar10|ucm|digits|imagefolder",
@@ -69,7 +83,11 @@ def estimator_code(
 
     def inputs(wildcards):
         own = sorted(
-            {m for name in estimators(wildcards) for m in FAMILY_MODULES[family(name)]}
+            {
+                m
+                for name in estimators(wildcards)
+                for m in FAMILY_MODULES[family(split_instance(name)[0])]
+            }
         )
         return code(script, probe) + [
             relative(REPO / "src" / "bnnprobe" / m) for m in own
@@ -85,7 +103,11 @@ def compute_params():
 
 def gpu_count(wildcards):
     """Stochastic estimators are the heavy jobs; they take a GPU unless the study runs on the CPU."""
-    heavy = family(wildcards.estimator) in ("nes", "guided-es")
+    heavy = family(split_instance(wildcards.estimator)[0]) in (
+        "nes",
+        "nes-coord",
+        "guided-es",
+    )
     return 1 if heavy and config["compute"]["device"] != "cpu" else 0
 
 
@@ -114,6 +136,25 @@ MLP_PROBLEM_KEYS = [
     "teacher_seed",
     "init_scale",
 ]
+
+
+# the cosine references of the MLP probe: CDG at its reference eps, the smoothed coordinate gradient at
+# the swept estimator's own sigma where it is computed there, else at its reference sigma
+REFERENCE_CDG = reference_instance("cdg", config)
+SMOOTHED_SIGMAS = [float(v) for v in config["smoothed"]["sigma"]]
+
+
+def smoothed_reference(wildcards):
+    _, knob, value = split_instance(wildcards.estimator)
+    sigma = (
+        value if knob == "sigma" and value in SMOOTHED_SIGMAS else SMOOTHED_SIGMAS[0]
+    )
+    return expand(
+        "results/probe/gradients/{smoothed}/dim{dim}/seed{seed}.pt",
+        smoothed=instance("smoothed", sigma),
+        dim=DIMS,
+        seed=SEEDS,
+    )
 
 
 def mlp_specs(wildcards):

@@ -73,6 +73,7 @@ rule layerprobe_sweep:
         groups=[{"run_id": run} for run in FINETUNE_RUNS],
         coarse_lrs=config["lr"]["coarse"],
         fine=config["lr"]["fine"],
+        step_layers=["all"],
         compute=compute_params(),
     script:
         "../scripts/sweeps.py"
@@ -107,6 +108,7 @@ rule layerprobe_tables:
         ENV
     params:
         probe="layer",
+        reference_values=reference_values(config, LAYER_ESTIMATORS),
     script:
         "../scripts/tables.py"
 

@@ -38,8 +38,12 @@ rule probe_sweep:
             seed=SEEDS,
         ),
         cdg=expand(
-            "results/probe/gradients/cdg/dim{dim}/seed{seed}.pt", dim=DIMS, seed=SEEDS
+            "results/probe/gradients/{cdg}/dim{dim}/seed{seed}.pt",
+            cdg=REFERENCE_CDG,
+            dim=DIMS,
+            seed=SEEDS,
         ),
+        smoothed=smoothed_reference,
         code=code("sweeps.py", "mlp"),
     output:
         coarse=expand(
@@ -63,6 +67,7 @@ rule probe_sweep:
         groups=[{"dim": dim} for dim in DIMS],
         coarse_lrs=config["lr"]["coarse"],
         fine=config["lr"]["fine"],
+        step_layers=config["probe"]["step_layers"],
         compute=compute_params(),
     script:
         "../scripts/sweeps.py"
@@ -99,6 +104,7 @@ rule probe_tables:
         ENV
     params:
         probe="mlp",
+        reference_values=reference_values(config, ESTIMATORS),
     script:
         "../scripts/tables.py"
 
@@ -125,6 +131,18 @@ rule probe_figures:
         cosine_vs_dim=report(
             "results/figures/probe/cosine_vs_dim.png",
             caption="../report/cosine_vs_dim.rst",
+            category="Probe study",
+            subcategory="Figures",
+        ),
+        best_per_layer=report(
+            "results/figures/probe/best_per_layer.png",
+            caption="../report/best_per_layer.rst",
+            category="Probe study",
+            subcategory="Figures",
+        ),
+        sigma_eps=report(
+            "results/figures/probe/sigma_eps.png",
+            caption="../report/sigma_eps.rst",
             category="Probe study",
             subcategory="Figures",
         ),
@@ -163,9 +181,44 @@ rule probe_lr_curves:
         "../scripts/probe_lr_curves.py"
 
 
+rule probe_findings:
+    input:
+        runs=rules.probe_tables.output.runs,
+        best=rules.probe_tables.output.best,
+        code=code("probe_findings.py"),
+    output:
+        layers=report(
+            "results/tables/probe_layers.csv",
+            caption="../report/probe_findings.rst",
+            category="Probe study",
+            subcategory="Tables",
+        ),
+        sigma_eps=report(
+            "results/tables/probe_sigma_eps.csv",
+            caption="../report/probe_findings.rst",
+            category="Probe study",
+            subcategory="Tables",
+        ),
+        findings=report(
+            "results/tables/findings_probe.md",
+            caption="../report/probe_findings.rst",
+            category="Probe study",
+            subcategory="Findings",
+        ),
+    log:
+        "results/logs/probe/findings.log",
+    benchmark:
+        "results/benchmarks/probe/findings.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/probe_findings.py"
+
+
 rule probe:
-    """The MLP probe study: tables and figures."""
+    """The MLP probe study: tables, findings and figures."""
     input:
         rules.probe_tables.output,
+        rules.probe_findings.output,
         rules.probe_figures.output,
         expand(rules.probe_lr_curves.output, dim=DIMS),

@@ -176,6 +176,7 @@ rule training_probe_sweep:
         groups=phase_groups,
         coarse_lrs=config["lr"]["coarse"],
         fine=config["lr"]["fine"],
+        step_layers=["all"],
         compute=compute_params(),
     script:
         "../scripts/sweeps.py"
@@ -194,7 +195,7 @@ rule training_probe_tables:
         init_sweeps=expand(
             "results/probe/sweeps/{grid}/{estimator}/dim{dim}.csv",
             grid=GRIDS,
-            estimator=PHASE_ESTIMATORS,
+            estimator=[reference_instance(name, config) for name in PHASE_ESTIMATORS],
             dim=TRAINING["dims"],
         ),
         code=code("tables.py"),
@@ -218,6 +219,7 @@ rule training_probe_tables:
         ENV
     params:
         probe="phase",
+        reference_values=reference_values(config, PHASE_ESTIMATORS),
         init_schedules=TRAINING["probe"]["schedules"],
         init_seeds=TRAINING["seeds"],
     script:

@@ -7,11 +7,10 @@ from bnnprobe.logs import to_file  # noqa: E402
 
 to_file(snakemake.log[0])
 
-import pandas as pd  # noqa: E402
-
 from bnnprobe.analysis import figures  # noqa: E402
+from bnnprobe.analysis.tables import load_table, main_rows  # noqa: E402
 from bnnprobe.io import save_figure  # noqa: E402
 
-summary = pd.read_csv(snakemake.input.summary)
+summary = main_rows(load_table(snakemake.input.summary))
 figure = figures.lr_curves(summary, list(snakemake.params.panels), int(snakemake.wildcards.dim))
 save_figure(figure, snakemake.output.figure)

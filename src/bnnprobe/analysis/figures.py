@@ -93,20 +93,84 @@ def best_vs_dim(best: pd.DataFrame):
     return fig
 
 
-def cosine_vs_dim(runs: pd.DataFrame):
-    """Cosine similarity of each estimator's gradient to CDG's on the same batch, vs dim."""
-    per_gradient = runs.drop_duplicates(["estimator", "dim", "seed", "batch"])
-    per_gradient = per_gradient[per_gradient["estimator"] != "cdg"]
-    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
-    for name, frame in per_gradient.groupby("estimator", sort=True):
-        stats = frame.groupby("dim")["cos_to_cdg"].agg(["mean", "std", "count"])
-        half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-        ax.errorbar(stats.index, stats["mean"], yerr=half, label=name, marker="o", capsize=3)
-    ax.set_xscale("log", base=2)
+def _cosine_axis(ax, frame: pd.DataFrame, column: str, x: str, exclude: str) -> None:
+    """Mean cosine and its ~95% CI per ``x``, a line per estimator (not ``exclude``, the reference itself)."""
+    for name, by_name in frame[frame["estimator"] != exclude].groupby("estimator", sort=True):
+        stats = by_name.groupby(x)[column].agg(["mean", "std", "count"])
+        if stats["mean"].notna().any():
+            half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])
+            ax.errorbar(stats.index, stats["mean"], yerr=half, label=name, capsize=3, **_style(name))
     ax.axhline(0, color="grey", linewidth=0.6)
-    ax.set(title="Agreement with CDG: cosine similarity of gradients", xlabel="num_dim (neurons per layer)",
-           ylabel="cos(g, g_CDG) (mean, ~95% CI)", ylim=(-1.05, 1.05))
-    ax.legend(fontsize=8)
+    ax.set(ylim=(-1.05, 1.05))
+
+
+def cosine_vs_dim(runs: pd.DataFrame):
+    """Cosine similarity of each estimator's gradient to CDG's and to the exact smoothed coordinate
+    gradient's on the same batch, vs dim."""
+    per_gradient = runs.drop_duplicates(["estimator", "dim", "seed", "batch"])
+    fig, axes = _panel_grid(2, width=6.0)
+    for ax, column, reference, label in ((axes[0], "cos_to_cdg", "cdg", "CDG"),
+                                         (axes[1], "cos_to_smoothed", "smoothed", "smoothed coordinate gradient")):
+        _cosine_axis(ax, per_gradient, column, "dim", reference)
+        ax.set_xscale("log", base=2)
+        ax.set(title=f"Agreement with the {label}", xlabel="num_dim (neurons per layer)",
+               ylabel=f"cos(g, g_{reference}) (mean, ~95% CI)")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def best_per_layer(best: pd.DataFrame):
+    """Best loss decrease vs dim when a step moves one layer only: a panel per step layer (and all)."""
+    best = best[best["reference_setting"].astype(bool)]
+    layers = sorted(best["step_layer"].astype(str).unique(), key=lambda v: (v != "all", v.zfill(4)))
+    fig, axes = _panel_grid(len(layers), width=4.6)
+    for ax, layer in zip(axes, layers):
+        at = best[best["step_layer"].astype(str) == layer]
+        for name, frame in at.groupby("estimator", sort=True):
+            _errorbar(ax, frame, "dim", name)
+        ax.set_xscale("log", base=2)
+        _loss_axis(ax, at["loss_decrease_mean"].to_numpy())
+        ax.set(title="all layers" if layer == "all" else f"layer {layer} only"
+               + (" (linear output)" if layer == layers[-1] and layer != "all" else ""),
+               xlabel="num_dim (neurons per layer)")
+    axes[0].set_ylabel(LOSS_DECREASE + " at the best lr")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle("Which layer carries the loss decrease: one step of one layer's coordinates, best lr per "
+                 "estimator, layer and dim (mean, 95% CI over seeds x batches)")
+    return fig
+
+
+def sigma_eps(best: pd.DataFrame, runs: pd.DataFrame):
+    """Best loss decrease (top) and cosine to the smoothed coordinate gradient (bottom) vs the knob
+    value (sigma; eps for CDG), a column per dim, a line per estimator with more than one value."""
+    best = best[best["step_layer"].astype(str) == "all"]
+    runs = runs[runs["step_layer"].astype(str) == "all"]
+    best = best.assign(knob=best["sigma"].where(best["sigma"].notna(), best["eps"]))
+    counts = best.groupby("estimator")["knob"].nunique()
+    swept = sorted(counts[counts > 1].index)
+    dims = sorted(best["dim"].unique())
+    fig, axes = plt.subplots(2, len(dims), figsize=(4.2 * len(dims), 7.5), squeeze=False, layout="constrained")
+    if not swept:
+        fig.suptitle("No estimator runs at more than one sigma or eps in this config (list values in "
+                     "nes.sigma, guided_es.sigma, smoothed.sigma or cdg.eps)")
+        return fig
+    per_gradient = runs[runs["estimator"].isin(swept)].drop_duplicates(
+        ["estimator", "sigma", "eps", "dim", "seed", "batch"])
+    per_gradient = per_gradient.assign(knob=per_gradient["sigma"].where(per_gradient["sigma"].notna(),
+                                                                         per_gradient["eps"]))
+    for column, dim in enumerate(dims):
+        top, bottom = axes[0][column], axes[1][column]
+        shown = best[(best["dim"] == dim) & best["estimator"].isin(swept)]
+        for name, frame in shown.groupby("estimator", sort=True):
+            _errorbar(top, frame, "knob", name)
+        _loss_axis(top, shown["loss_decrease_mean"].to_numpy())
+        top.set(xscale="log", title=f"num_dim = {dim}", xlabel="sigma (eps for CDG)")
+        _cosine_axis(bottom, per_gradient[per_gradient["dim"] == dim], "cos_to_smoothed", "knob", "smoothed")
+        bottom.set(xscale="log", xlabel="sigma (eps for CDG)")
+    axes[0][0].set_ylabel("best loss decrease\nL(w) - L(w - lr g) (MSE units)")
+    axes[1][0].set_ylabel("cos(g, smoothed gradient)\n(at g's sigma; CDG: the reference one)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle("Sigma and eps as study axes: one step with all coordinates (mean, 95% CI over seeds x batches)")
     return fig
 
 

@@ -10,6 +10,15 @@ from scipy import stats
 
 from .lrgrid import best_lr_edge
 
+def load_table(path) -> pd.DataFrame:
+    """A probe table or sweep from CSV; ``step_layer`` ("all", "1", ...) stays text. An unreadable file
+    is named."""
+    try:
+        return pd.read_csv(path, dtype={"step_layer": str})
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise ValueError(f"cannot read the table {path}: {error}; delete it and run again to remake it") from None
+
+
 def runs_table(frames: Iterable[pd.DataFrame], key: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
     """All sweep rows, one per ``key`` (estimator, dim, seed, batch, lr for the MLP), in a stable order."""
     # header-only frames (an empty fine grid) would turn every numeric column into objects
@@ -32,7 +41,8 @@ def summary_table(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
     Each (seed, batch) is one observation; std is the sample standard deviation (ddof = 1).
     """
-    grouped = runs.groupby([*by, "lr"], sort=True)
+    # dropna=False: an estimator without sigma or eps (an STE) has NaN there and is still a group
+    grouped = runs.groupby([*by, "lr"], sort=True, dropna=False)
     out = grouped["loss_decrease"].agg(n="count", loss_decrease_mean="mean", loss_decrease_std="std")
     out["loss_decrease_sem"] = out["loss_decrease_std"] / np.sqrt(out["n"])
     half = ci95_halfwidth(out["loss_decrease_sem"], out["n"])
@@ -41,6 +51,9 @@ def summary_table(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     out["loss_before_mean"] = grouped["loss_before"].mean()
     out["cos_to_cdg_mean"] = grouped["cos_to_cdg"].mean()
     out["cos_to_cdg_std"] = grouped["cos_to_cdg"].std()
+    out["cos_to_smoothed_mean"] = grouped["cos_to_smoothed"].mean()
+    out["cos_to_smoothed_std"] = grouped["cos_to_smoothed"].std()
+    out["smoothed_sigma"] = grouped["smoothed_sigma"].first()
     out["grad_norm_mean"] = grouped["grad_norm"].mean()
     out["seconds_mean"] = grouped["seconds"].mean()
     out["n_loss_evals"] = grouped["n_loss_evals"].max()
@@ -54,7 +67,7 @@ def best_table(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     ``best_lr_at_edge`` flags a best lr that is the smallest or largest lr tried: the
     optimum may then lie outside the grid and the best decrease is a lower bound.
     """
-    grouped = summary.groupby(list(by), sort=True)
+    grouped = summary.groupby(list(by), sort=True, dropna=False)
     best = summary.loc[grouped["loss_decrease_mean"].idxmax()].rename(columns={"lr": "best_lr"})
     best = best.reset_index(drop=True)
     best["n_lrs_tried"] = grouped.size().to_numpy()
@@ -63,9 +76,26 @@ def best_table(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return best
 
 
-def probe_tables(sweeps: Iterable[pd.DataFrame], columns) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def mark_reference_settings(table: pd.DataFrame, reference_values: dict[str, float]) -> pd.DataFrame:
+    """Add ``reference_setting``: True where the row's estimator runs at the reference value of its knob
+    (``reference_values``: estimator -> its first sigma or eps; an estimator without a knob always is).
+    The main figures and the other studies use these rows; the sigma/eps figures use all."""
+    knob = table["sigma"].where(table["sigma"].notna(), table["eps"])
+    reference = table["estimator"].map(reference_values)
+    table["reference_setting"] = reference.isna() | np.isclose(knob, reference, rtol=1e-9, atol=0)
+    return table
+
+
+def main_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the main figures: every estimator at its reference sigma/eps, stepping all coordinates."""
+    return table[table["reference_setting"].astype(bool) & (table["step_layer"].astype(str) == "all")]
+
+
+def probe_tables(sweeps: Iterable[pd.DataFrame], columns, reference_values: dict[str, float] | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(runs, summary, best) of any probe from its sweep rows; ``columns`` is its
-    :class:`bnnprobe.probes.ProbeColumns`."""
+    :class:`bnnprobe.probes.ProbeColumns`; ``reference_values`` see :func:`mark_reference_settings`."""
     runs = runs_table(sweeps, key=columns.row_key, columns=columns.run_columns)
     summary = summary_table(runs, by=columns.summary_by)
-    return runs, summary, best_table(summary, by=columns.summary_by)
+    tables = runs, summary, best_table(summary, by=columns.summary_by)
+    return tuple(mark_reference_settings(t, reference_values or {}) for t in tables)

@@ -1,7 +1,8 @@
 """The student's loss on one fixed batch as a probe problem: stacked forward passes of many
 perturbed students at once (chunked by a memory budget, samples in cache-sized blocks), antithetic
-pairs sharing the first layer's product, the STE gradient by autograd, and the exact CDG hook
-(:mod:`bnnprobe.mlp.exact_cdg`)."""
+pairs sharing the first layer's product, the STE gradient by autograd, and the coordinate-wise hooks
+(exact CDG, the smoothed coordinate gradient, steps along one coordinate) from the activations that
+flip (:mod:`bnnprobe.mlp.flips`)."""
 
 from __future__ import annotations
 

@@ -128,10 +128,10 @@ def findings_markdown(comparisons: pd.DataFrame, final: pd.DataFrame) -> str:
 
 
 def init_phase_rows(init_sweeps: Iterable[pd.DataFrame], schedules: Iterable[str], seeds: Iterable[int]) -> list:
-    """The MLP probe's sweep rows as phase ``init`` (step 0) of each probed schedule: every run starts
-    from the probe's initialisation, so nothing is computed twice."""
+    """The MLP probe's sweep rows (steps of all coordinates) as phase ``init`` (step 0) of each probed
+    schedule: every run starts from the probe's initialisation, so nothing is computed twice."""
     seeds = set(seeds)
-    frames = [frame[frame["seed"].isin(seeds)] for frame in init_sweeps]
+    frames = [frame[frame["seed"].isin(seeds) & (frame["step_layer"].astype(str) == "all")] for frame in init_sweeps]
     return [frame.assign(schedule=schedule, phase="init", step=0) for schedule in schedules for frame in frames
             if len(frame)]
 
