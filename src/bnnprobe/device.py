@@ -60,6 +60,7 @@ class Compute:
     dtype: torch.dtype = torch.float32
     memory_budget: float | str = "auto"  # MB, or auto: see budget_mb
     threads: int | None = None
+    fused: bool = False  # the MLP's stacked losses by the fused Triton kernel (bnnprobe.mlp.fused)
 
     @classmethod
     def from_config(cls, compute: dict | None = None, threads: int | None = None) -> "Compute":
@@ -75,8 +76,13 @@ class Compute:
         threads = threads if threads is not None else compute.get("threads")
         if threads:
             torch.set_num_threads(int(threads))
+        fused = compute.get("fused", "auto")
+        if fused == "on" and device.type != "cuda":
+            raise ValueError("compute.fused: on needs a CUDA device (the Triton kernel runs on a GPU; use auto)")
         return cls(device=device, dtype=DTYPES[compute.get("dtype", "float32")],
-                   memory_budget=compute.get("memory_budget_mb", "auto"), threads=threads)
+                   memory_budget=compute.get("memory_budget_mb", "auto"), threads=threads,
+                   fused=device.type == "cuda" and fused != "off" and DTYPES[compute.get("dtype", "float32")]
+                   == torch.float32)
 
     def budget_mb(self, problem: str) -> float:
         """The memory budget in MB for blocks of stacked passes of ``problem`` (``mlp``, ``layer``)."""

@@ -98,7 +98,7 @@ def estimator_code(
 
 def compute_params():
     c = config["compute"]
-    return {k: c[k] for k in ("device", "dtype", "memory_budget_mb")}
+    return {k: c[k] for k in ("device", "dtype", "memory_budget_mb", "fused")}
 
 
 def gpu_count(wildcards):

@@ -19,7 +19,7 @@ class MLPBatchProblem(ProbeProblem):
     """The student's loss on one fixed batch, as a function of all its weights and biases."""
 
     def __init__(self, x, y, layers, activation, memory_budget_mb=16.0, description="MLP batch",
-                 sample_block=8192):
+                 sample_block=8192, fused=False):
         self.x, self.y = x, y
         self.shapes = [tuple(layer.shape) for layer in layers]
         self.theta0 = pack(layers)
@@ -29,6 +29,15 @@ class MLPBatchProblem(ProbeProblem):
         self.sample_block = sample_block
         self.description = description
         self._first_preact = None
+        # one fused kernel per block of members (bnnprobe.mlp.fused): square layers only, as in the probe
+        self.fused = fused and all(rows == cols - 1 == x.shape[1] for rows, cols in self.shapes)
+
+    FUSED_MEMBERS = 4096  # members per kernel launch (their weights are read, not copied)
+
+    def _fused_losses(self, **members) -> torch.Tensor:
+        from .fused import fused_sq_errors
+
+        return fused_sq_errors(self.x, self.y, len(self.shapes), self.act, **members) / self.y.numel()
 
     # ---- parameter layout -------------------------------------------------
     def unpack(self, thetas: torch.Tensor) -> list[torch.Tensor]:
@@ -77,6 +86,9 @@ class MLPBatchProblem(ProbeProblem):
         thetas = thetas.to(device=self.device, dtype=self.dtype)
         # a NaN weight in a binary layer would vanish silently (NaN >= t is False): refuse it up front
         check_finite(thetas, f"the weights given to {self.description}")
+        if self.fused:
+            return check_finite(torch.cat([self._fused_losses(thetas=chunk)
+                                           for chunk in thetas.split(self.FUSED_MEMBERS)]), self.description)
         result = []
         for chunk in thetas.split(self._rows_per_chunk()):
             layers = self.unpack(chunk)
@@ -93,6 +105,11 @@ class MLPBatchProblem(ProbeProblem):
         theta = theta.to(device=self.device, dtype=self.dtype)
         check_finite(deltas, f"the perturbations given to {self.description}")
         check_finite(theta, f"the weights given to {self.description}")
+        if self.fused:
+            both = [self._fused_losses(theta=theta, deltas=chunk) for chunk in deltas.split(self.FUSED_MEMBERS // 2)]
+            plus = torch.cat([b[: len(b) // 2] for b in both])
+            minus = torch.cat([b[len(b) // 2:] for b in both])
+            return check_finite(plus, self.description), check_finite(minus, self.description)
         first_size = self.shapes[0][0] * self.shapes[0][1]
         if self._first_preact is None or not torch.equal(self._first_theta, theta[:first_size]):
             first = self.unpack(theta.reshape(1, -1))[0][0]

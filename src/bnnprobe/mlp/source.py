@@ -15,7 +15,7 @@ from .teacher_student import MLPProbe, MLPSpec
 class MLPProblemSet(ProblemSet):
     def __init__(self, spec: MLPSpec, compute: Compute):
         self.probe = MLPProbe(spec, device=compute.device, dtype=compute.dtype,
-                              memory_budget_mb=compute.budget_mb("mlp"))
+                              memory_budget_mb=compute.budget_mb("mlp"), fused=compute.fused)
         self.key = {"dim": spec.dim, "seed": spec.seed}
         self.num_batches = spec.num_batches
         self.description = f"MLP dim={spec.dim} seed={spec.seed}"

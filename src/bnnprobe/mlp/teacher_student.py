@@ -118,8 +118,9 @@ class MLPProbe:
     """Teacher and student for one (dim, seed); :meth:`batch` yields batch problems deterministically."""
 
     def __init__(self, spec: MLPSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 memory_budget_mb: float = 16.0):
+                 memory_budget_mb: float = 16.0, fused: bool = False):
         self.spec = spec
+        self.fused = fused
         self.device = torch.device(device)
         self.dtype = dtype
         self.memory_budget_mb = memory_budget_mb
@@ -143,6 +144,6 @@ class MLPProbe:
         cast = dict(device=self.device, dtype=self.dtype)
         return MLPBatchProblem(
             x=x.to(**cast), y=y.to(**cast), layers=[layer.to(**cast) for layer in self.student],
-            activation=self.spec.activation, memory_budget_mb=self.memory_budget_mb,
+            activation=self.spec.activation, memory_budget_mb=self.memory_budget_mb, fused=self.fused,
             description=f"MLP dim={self.spec.dim} seed={self.spec.seed} batch={b}",
         )
