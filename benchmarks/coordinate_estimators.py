@@ -15,26 +15,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from bnnprobe.cost import best_time as timed  # noqa: E402
 from bnnprobe.estimators import estimate  # noqa: E402
 from bnnprobe.mlp import MLPProbe, MLPSpec  # noqa: E402
-
-
-def timed(fn, repeats: int = 1) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
@@ -59,7 +48,7 @@ def main() -> None:
             def go():
                 p = MLPProbe(spec, device=args.device, memory_budget_mb=args.budget_mb).batch(0) if fresh else problem
                 estimate(name, p, settings, seed_parts=(0,))
-            return timed(go)
+            return timed(go, repeats=1)
 
         # every estimator gets a fresh problem (its flip table is built inside the timing)
         build = timed(lambda: MLPProbe(spec, device=args.device, memory_budget_mb=args.budget_mb).batch(0))

@@ -1,0 +1,327 @@
+"""What a config costs, before it runs: ``python -m bnnprobe.cost --configfile config.yaml``.
+
+For each stage it counts the jobs and the work their definitions imply (loss evaluations of the
+MLP, exact-CDG passes, training steps, images through a ResNet), multiplies them by rates measured
+on this machine in a few seconds (:func:`measure_rates`), adds each job's start-up (a Python process
+that imports torch), and prints job counts and projected hours per stage. ``--measured
+results/benchmarks`` puts the job seconds of a finished run (Snakemake's benchmark files) beside the
+projection, stage by stage.
+
+The model, and where it is crude:
+* MLP work is affine in the batch: a fixed cost plus seconds per sample at each dim, fitted to
+  timings at 512 and ``min(batch, 8192)`` samples. A stacked loss evaluation (NES, guided ES, lr sweeps) is
+  measured cost of one member of a stack of 8 (the lr sweeps) or of a population of 64 (NES, guided
+  ES: noise drawn, antithetic pairs evaluated); exact CDG, the smoothed gradient, per-parameter
+  NES and an STE gradient are measured as themselves (per-parameter NES at one M and sigma 0.01;
+  its cost grows with sigma, see the README).
+* A ResNet's training, evaluation and layer-probe cost per image is measured at each width on the
+  data set's image size up to width 32 and 64 px, and scaled by (width ratio)^2 x (pixel ratio)^2
+  beyond (convolution work, not memory traffic); every epoch also evaluates the validation images.
+* Parallel jobs are not modelled: the numbers are job-seconds (what a cluster bills), not wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from .config import deep_update, mlp_probe_instances, probe_estimators, read_yaml, validate_config
+from .naming import family, settings_for
+
+MEASURE_BATCH = 8192
+# train images, pixels per side, validation images (UCM: Neumann et al.'s split of its 2100 images)
+DATASET_IMAGES = {"digits": (1438, 8, 359), "cifar10": (50000, 32, 10000), "ucm": (1680, 256, 210)}
+STAGE_FOLDERS = {"probe": ("probe/gradients", "probe/sweeps"), "training": ("training/runs",),
+                 "phase probe": ("training/probe",), "finetune": ("finetune",), "layer probe": ("layerprobe",)}
+
+
+def best_time(fn, repeats: int = 2) -> float:
+    """The shortest wall time of ``repeats`` calls of ``fn`` (GPU work waited for)."""
+    import torch
+
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _fit(seconds_at, small: int, large: int) -> tuple[float, float]:
+    """(fixed seconds, seconds per sample) of a cost measured at two batch sizes."""
+    t_small, t_large = seconds_at(small), seconds_at(large)
+    slope = max(t_large - t_small, 0.0) / (large - small)
+    return max(t_small - slope * small, 0.0), slope
+
+
+def measure_rates(config: dict, device: str = "cpu", fused: bool | None = None) -> dict:
+    """Seconds per unit of work on this machine (see the module docstring); ``fused`` (default: on a
+    GPU) evaluates stacked losses with the fused kernel, as the jobs do. MLP costs are (fixed seconds,
+    seconds per sample) pairs, measured at two batch sizes."""
+    import torch
+
+    from .estimators import estimate
+    from .finetune.resnet import ResNet18
+    from .mlp import MLPProbe, MLPSpec
+
+    fused = torch.device(device).type == "cuda" if fused is None else fused
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(int(config["compute"]["threads"]))  # as each job runs
+    rates = {"device": device, "fused": fused, "eval": {}, "nes_member": {}, "cdg": {}, "ste": {}, "smoothed": {},
+             "nes_coord_per_m": {}}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True)
+    rates["startup"] = time.perf_counter() - start + 1.0  # + Snakemake's own job overhead, about a second
+    p = config["probe"]
+    small, large = 512, max(min(p["batch_size"], MEASURE_BATCH), 1024)
+    for dim in sorted(set(p["dims"]) | set(config.get("training", {}).get("dims", []))):
+        def problem_of(batch, _dim=dim):
+            spec = MLPSpec(dim=_dim, seed=0, batch_size=batch, num_batches=1, activation=p["activation"],
+                           depth=p["depth"])
+            return MLPProbe(spec, device=device, fused=fused).batch(0)
+
+        def stacked(batch, members=8):
+            problem = problem_of(batch)
+            thetas = problem.theta0.repeat(members, 1)
+            return best_time(lambda: problem.losses(thetas)) / members
+
+        def estimator(name, settings, repeats=2):
+            # a fresh problem each time: building the flip table is part of the cost
+            return lambda batch: best_time(lambda: estimate(name, problem_of(batch), settings, seed_parts=(0,)),
+                                        repeats=repeats)
+
+        rates["eval"][dim] = _fit(stacked, small, large)
+        # NES and guided ES: per member of a population of 64 (noise drawn, pairs evaluated), as the jobs do
+        nes = _fit(estimator("nes-64", {"population": 64, "sigma": 0.01, "fitness_shaping": False}), small, large)
+        rates["nes_member"][dim] = (nes[0] / 64, nes[1] / 64)
+        rates["cdg"][dim] = _fit(estimator("cdg", {"eps": 0.01, "scheme": "forward"}), small, large)
+        rates["smoothed"][dim] = _fit(estimator("smoothed", {"sigma": 0.01}), small, large)
+        per_m = _fit(estimator("nes-coord-500", {"samples": 500, "sigma": 0.01}, repeats=1), small, large)
+        rates["nes_coord_per_m"][dim] = (per_m[0] / 500, per_m[1] / 500)
+        rates["ste"][dim] = _fit(estimator("ste-vanilla", {"variant": "vanilla"}), small, large)
+    if config.get("finetune"):
+        from .finetune.runs import resolve_runs
+
+        _, px, _ = _dataset_images(config)
+        rates["resnet"] = {w: _resnet_rates(w, px, config.get("layerprobe"), device)
+                           for w in sorted({r["width"] for r in resolve_runs(config["finetune"])})}
+    return rates
+
+
+MEASURE_WIDTH, MEASURE_PX, MEASURE_IMAGES = 32, 64, 32  # the largest ResNet measured as itself
+
+
+def _resnet_rates(width: int, px: int, layerprobe: dict | None, device: str) -> dict:
+    """Seconds per image of a training step, an evaluation and a layer-probe copy of the XNOR-ResNet-18
+    at ``width`` and ``px``: measured as itself up to width 32 and 64 px, beyond that at those sizes
+    and scaled by (width ratio)^2 x (pixel ratio)^2 (convolution work)."""
+    import torch
+
+    from .finetune.resnet import ResNet18
+    from .layerprobe.problem import LayerProbeProblem, LayerProbeSpec, default_layer
+
+    w, side = min(width, MEASURE_WIDTH), min(px, MEASURE_PX)
+    scale = (width / w) ** 2 * (px / side) ** 2
+    model = ResNet18(10, w, 3, side, binary=True).to(device)
+    images = torch.randn(MEASURE_IMAGES, 3, side, side, device=device)
+    labels = torch.zeros(MEASURE_IMAGES, dtype=torch.long, device=device)
+    optimiser = torch.optim.Adam(model.parameters())
+
+    def step():
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
+        optimiser.step()
+
+    out = {"train": best_time(step) / MEASURE_IMAGES * scale}
+    with torch.no_grad():
+        model.eval()
+        out["eval"] = best_time(lambda: model(images)) / MEASURE_IMAGES * scale
+    if layerprobe:
+        copies = 8
+        data = {"train": {"images": torch.randint(0, 255, (MEASURE_IMAGES, 3, side, side), dtype=torch.uint8),
+                          "labels": torch.zeros(MEASURE_IMAGES, dtype=torch.long)}}
+        layer = default_layer(model) if layerprobe["layer"] == "auto" else layerprobe["layer"]
+        spec = LayerProbeSpec(layer=layer, k=layerprobe["k"], batch_size=MEASURE_IMAGES, seed=0)
+        from .device import resolve_memory_budget
+
+        problem = LayerProbeProblem(model, data, spec, device=device,
+                                    memory_budget_mb=resolve_memory_budget("auto", torch.device(device), "layer"))
+        thetas = problem.theta0.repeat(copies, 1)
+        out["layer_copy"] = best_time(lambda: problem.losses(thetas)) / (copies * MEASURE_IMAGES) * scale
+    return out
+
+
+def _dataset_images(config: dict) -> tuple[int, int, int]:
+    """(train images, pixels per side, validation images) of the finetune data set."""
+    dataset = config["finetune"]["dataset"]
+    train, px, val = DATASET_IMAGES.get(dataset, (10000, 64, 2000))
+    if dataset == "ucm":
+        px = config["data"]["ucm"]["size"]
+    if dataset == "imagefolder" and config["data"]["imagefolder"]["size"] != "auto":
+        px = config["data"]["imagefolder"]["size"]
+    return train, px, val
+
+
+def _cost(rates: dict, kind: str, dim: int, samples: int) -> float:
+    fixed, per_sample = rates[kind][dim]
+    return fixed + per_sample * samples
+
+
+def _gradient_seconds(name: str, settings: dict, dim: int, samples: int, rates: dict) -> float:
+    """One gradient estimate of estimator ``name`` on ``samples`` samples at ``dim``."""
+    fam = family(name)
+    if fam == "cdg":
+        return _cost(rates, "cdg", dim, samples) * (2 if settings["scheme"] == "central" else 1)
+    if fam == "smoothed":
+        return _cost(rates, "smoothed", dim, samples)
+    if fam == "nes-coord":
+        return _cost(rates, "nes_coord_per_m", dim, samples) * settings["samples"]
+    if fam == "ste":
+        return _cost(rates, "ste", dim, samples)
+    guides = len(settings.get("guides", [])) * _cost(rates, "ste", dim, samples) if fam == "guided-es" else 0.0
+    return settings["population"] * _cost(rates, "nes_member", dim, samples) + guides
+
+
+def _sweep_evals(config: dict) -> int:
+    """Loss evaluations of one lr sweep of one gradient: the coarse grid and the fine one (with its extensions)."""
+    fine = config["lr"]["fine"]
+    points = 0 if fine["mode"] == "none" else fine["points"] * (1 + (fine.get("extend", 0) if fine["mode"] == "auto"
+                                                                     else 0) / 2)
+    return len(config["lr"]["coarse"]) + 1 + int(points)
+
+
+def project(config: dict, rates: dict) -> dict[str, dict]:
+    """Per stage: jobs, and projected job-seconds."""
+    stages = defaultdict(lambda: {"jobs": 0, "seconds": 0.0})
+    p = config["probe"]
+    gradients_per_job = len(p["seeds"]) * p["num_batches"]
+    instances = mlp_probe_instances(config)
+    for inst in instances:
+        settings = settings_for(inst, config)
+        name = inst.split("_")[0]
+        for dim in p["dims"]:
+            stages["probe"]["jobs"] += 1
+            stages["probe"]["seconds"] += rates["startup"] + gradients_per_job * _gradient_seconds(
+                name, settings, dim, p["batch_size"], rates)
+        # one sweep job per instance: every dim, step layer and gradient
+        sweep = sum(gradients_per_job * len(p["step_layers"]) * _sweep_evals(config)
+                    * _cost(rates, "eval", dim, p["batch_size"]) for dim in p["dims"])
+        stages["probe"]["jobs"] += 1
+        stages["probe"]["seconds"] += rates["startup"] + sweep
+    training = config.get("training")
+    if training:
+        from .training.schedule import parse_schedule
+
+        evaluations = training["steps"] // training["eval_every"] + 1
+        for text in training["schedules"]:
+            schedule = parse_schedule(text)
+            names = [n for n in (schedule.first, schedule.then) if n]
+            for dim in training["dims"]:
+                per_step = sum(_gradient_seconds(n, settings_for(n, config), dim, training["batch_size"], rates)
+                               for n in names) / len(names)
+                stages["training"]["jobs"] += 1
+                stages["training"]["seconds"] += rates["startup"] + len(training["seeds"]) * (
+                    training["steps"] * per_step
+                    + evaluations * _cost(rates, "eval", dim, training["val_batch_size"]))
+        phases = 4  # f25, f50, plateau, end (init is the MLP probe's)
+        for _ in training["probe"]["schedules"]:
+            for name in training["probe"]["estimators"]:
+                settings = settings_for(name, config)
+                work = sum(len(training["seeds"]) * phases * p["num_batches"] * (
+                    _gradient_seconds(name, settings, dim, p["batch_size"], rates)
+                    + _sweep_evals(config) * _cost(rates, "eval", dim, p["batch_size"])) for dim in training["dims"])
+                stages["phase probe"]["jobs"] += 2
+                stages["phase probe"]["seconds"] += 2 * rates["startup"] + work
+    finetune = config.get("finetune")
+    if finetune:
+        from .finetune.runs import resolve_runs
+
+        images, px, val_images = _dataset_images(config)
+        runs = resolve_runs(finetune)
+
+        def training_seconds(width, epochs):
+            r = rates["resnet"][width]
+            return epochs * (images * r["train"] + val_images * r["eval"])
+
+        for width in sorted({r["width"] for r in runs}):
+            stages["finetune"]["jobs"] += len(finetune["seeds"])
+            stages["finetune"]["seconds"] += len(finetune["seeds"]) * (
+                rates["startup"] + training_seconds(width, finetune["pretrain"]["epochs"]))
+        for run in runs:
+            stages["finetune"]["jobs"] += len(finetune["seeds"])
+            stages["finetune"]["seconds"] += len(finetune["seeds"]) * (
+                rates["startup"] + training_seconds(run["width"], run["epochs"]))
+        layer = config.get("layerprobe")
+        if layer:
+            estimators = probe_estimators({"estimators": layer["estimators"]})
+            for run in runs:
+                per_eval = rates["resnet"][run["width"]]["layer_copy"] * min(layer["batch_size"], images)
+                for name in estimators:
+                    settings = settings_for(name, config)
+                    fam = family(name)
+                    evals = {"cdg": layer["k"] + 1, "ste": 3}.get(fam) or (
+                        settings["samples"] * layer["k"] if fam == "nes-coord" else
+                        settings["population"] + 3 * len(settings.get("guides", [])))
+                    stages["layer probe"]["jobs"] += 1
+                    stages["layer probe"]["seconds"] += rates["startup"] + len(layer["seeds"]) * evals * per_eval
+            # a sweep job per estimator: every run's gradients at every lr
+            stages["layer probe"]["jobs"] += len(estimators)
+            stages["layer probe"]["seconds"] += len(estimators) * (rates["startup"] + sum(
+                len(layer["seeds"]) * _sweep_evals(config) * rates["resnet"][run["width"]]["layer_copy"]
+                * min(layer["batch_size"], images) for run in runs))
+    return dict(stages)
+
+
+def measured_seconds(benchmarks: Path) -> dict[str, float]:
+    """Job seconds per stage of a finished run, from Snakemake's benchmark files."""
+    import pandas as pd
+
+    totals = {}
+    for stage, folders in STAGE_FOLDERS.items():
+        files = [f for folder in folders for f in (benchmarks / folder).rglob("*.tsv")]
+        totals[stage] = sum(float(pd.read_csv(f, sep="\t")["s"].iloc[-1]) for f in files)
+    return totals
+
+
+def cost_table(stages: dict, measured: dict | None = None) -> str:
+    head = "| stage | jobs | projected job-hours |" + (" measured job-hours | projected / measured |" if measured else "")
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
+    total = 0.0
+    for stage, values in stages.items():
+        hours = values["seconds"] / 3600
+        total += hours
+        row = f"| {stage} | {values['jobs']} | {hours:.3g} |"
+        if measured:
+            got = measured.get(stage, 0.0) / 3600
+            row += f" {got:.3g} | {hours / got:.2f} |" if got else " - | - |"
+        lines.append(row)
+    lines.append(f"| total | {sum(v['jobs'] for v in stages.values())} | {total:.3g} |" + (
+        f" {sum(measured.values()) / 3600:.3g} | |" if measured else ""))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bnnprobe.cost", description=__doc__.split("\n")[0])
+    parser.add_argument("--configfile", nargs="+", default=["config.yaml"],
+                        help="config.yaml and overrides, merged as Snakemake merges --configfile")
+    parser.add_argument("--device", default="cpu", help="where to measure the rates (cpu, cuda)")
+    parser.add_argument("--measured", type=Path, help="results/benchmarks of a finished run to compare with")
+    args = parser.parse_args(argv)
+    merged = read_yaml(args.configfile[0])
+    for extra in args.configfile[1:]:
+        deep_update(merged, read_yaml(extra) or {})
+    config = validate_config(merged)
+    rates = measure_rates(config, args.device)
+    print(f"rates measured on {args.device}: job start-up {rates['startup']:.1f} s")
+    print(cost_table(project(config, rates), measured_seconds(args.measured) if args.measured else None))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""The cost table: its job counts are the workflow's, its work scales with the config."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bnnprobe.config import load_config
+from bnnprobe.cost import cost_table, project
+from conftest import REPO
+
+# rules -> the cost table's stages
+STAGES = {"probe": ["probe_gradients", "probe_sweep"], "training": ["training_run"],
+          "phase probe": ["training_probe_gradients", "training_probe_sweep"],
+          "finetune": ["finetune_pretrain", "finetune_xnor"], "layer probe": ["layerprobe_gradients", "layerprobe_sweep"]}
+
+
+def fake_rates(config):
+    from bnnprobe.finetune.runs import resolve_runs
+
+    dims = set(config["probe"]["dims"])
+    per_dim = {d: (0.0, 1e-9 * d * d) for d in dims}  # (fixed seconds, seconds per sample)
+    widths = {r["width"] for r in resolve_runs(config["finetune"])}
+    return {"startup": 4.0, **{kind: per_dim for kind in ("eval", "nes_member", "cdg", "ste", "smoothed",
+                                                          "nes_coord_per_m")},
+            "resnet": {w: {"train": 1e-4 * w, "eval": 3e-5 * w, "layer_copy": 1e-5 * w} for w in widths}}
+
+
+@pytest.mark.parametrize("preset", [".test/config.yaml", "workflow/presets/quick.yaml", None])
+def test_job_counts_are_the_workflows(preset, tmp_path):
+    config = load_config(REPO / "config.yaml", REPO / preset if preset else None)
+    stages = project(config, fake_rates(config))
+    cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", "-s", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path)] + (["--configfile", str(REPO / preset)] if preset else [])
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M)}
+    for stage, rules in STAGES.items():
+        assert stages[stage]["jobs"] == sum(counts.get(r, 0) for r in rules), stage
+
+
+def test_mlp_work_scales_with_the_batch_and_start_up_does_not():
+    config = load_config(REPO / "config.yaml", REPO / ".test" / "config.yaml")
+    rates = fake_rates(config)
+    small = project(config, rates)["probe"]
+    config["probe"]["batch_size"] *= 2
+    large = project(config, rates)["probe"]
+    startup = small["jobs"] * rates["startup"]
+    assert large["seconds"] - startup == pytest.approx(2 * (small["seconds"] - startup))
+    table = cost_table({"probe": small}, {"probe": small["seconds"] / 2})
+    assert "| probe |" in table and "| 2.00 |" in table
+
+
+def test_the_gpu_benchmark_runs_quick_on_a_cpu():
+    """benchmarks/gpu.py --quick: the smoke test of the GPU benchmark (the fused kernel is tested in test_fused)."""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TRITON_INTERPRET"}
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--quick"], capture_output=True,
+                            text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for line in ("NES-200 dim 8", "exact CDG dim 8", "XNOR-ResNet-18 width 8", "layer probe NES-20", "| total |"):
+        assert line in result.stdout, result.stdout
