@@ -110,10 +110,10 @@ def cosine_vs_dim(runs: pd.DataFrame):
     per_gradient = runs.drop_duplicates(["estimator", "dim", "seed", "batch"])
     fig, axes = _panel_grid(2, width=6.0)
     for ax, column, reference, label in ((axes[0], "cos_to_cdg", "cdg", "CDG"),
-                                         (axes[1], "cos_to_smoothed", "smoothed", "smoothed coordinate gradient")):
+                                         (axes[1], "cos_to_smoothed", "smoothed", "the smoothed coordinate gradient")):
         _cosine_axis(ax, per_gradient, column, "dim", reference)
         ax.set_xscale("log", base=2)
-        ax.set(title=f"Agreement with the {label}", xlabel="num_dim (neurons per layer)",
+        ax.set(title=f"Agreement with {label}", xlabel="num_dim (neurons per layer)",
                ylabel=f"cos(g, g_{reference}) (mean, ~95% CI)")
         ax.legend(fontsize=8)
     return fig
