@@ -181,7 +181,11 @@ def test_the_probe_along_training_has_every_phase_and_reuses_the_init_probe(done
 
     phases = pd.read_csv(done / "results/tables/training_probe_runs.csv")
     assert set(phases.schedule) == {"ste-vanilla"}  # the single-STE schedules of the tiny config
-    assert set(phases.phase) == set(PHASES) and set(phases.estimator) == {"cdg", "nes-10", "ste-vanilla"}
+    # the configured estimators, with CDG and the smoothed coordinate gradient (the cosine references)
+    assert set(phases.phase) == set(PHASES) and set(phases.estimator) == {"cdg", "nes-10", "ste-vanilla", "smoothed"}
+    assert phases[phases.estimator == "smoothed"].cos_to_smoothed.dropna().to_list() == pytest.approx(
+        [1.0] * int(phases[phases.estimator == "smoothed"].cos_to_smoothed.notna().sum()))
+    assert phases[phases.estimator == "nes-10"].cos_to_smoothed.notna().any()
     assert (phases[phases.phase == "init"].step == 0).all()
     assert (phases[phases.phase == "end"].step == TINY["training"]["steps"]).all()
     # phase init is the MLP probe's own rows, not computed again
@@ -190,11 +194,11 @@ def test_the_probe_along_training_has_every_phase_and_reuses_the_init_probe(done
     probe = pd.read_csv(done / "results/tables/probe_runs.csv", dtype={"step_layer": str})
     # the MLP probe's steps of all layers at the reference sigma/eps (the phase probe runs at those)
     probe = probe[probe.reference_setting & (probe.step_layer == "all")].set_index(key).sort_index()
-    probe = probe[probe.index.get_level_values("estimator").isin(["cdg", "nes-10", "ste-vanilla"])]
+    probe = probe[probe.index.get_level_values("estimator").isin(["cdg", "nes-10", "ste-vanilla", "smoothed"])]
     pd.testing.assert_series_equal(init.loss_decrease, probe.loss_decrease)
     assert not list((done / "results/training/probe/gradients").rglob("init.pt"))
     best = pd.read_csv(done / "results/tables/training_probe_best.csv")
-    assert len(best) == 3 * len(PHASES) * 2  # estimators x phases x dims
+    assert len(best) == 4 * len(PHASES) * 2  # estimators x phases x dims
 
 
 def test_gradient_record_has_documented_keys(done):
@@ -272,9 +276,10 @@ def test_changing_one_sigma_value_runs_only_that_values_jobs(done):
 def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
     rewritten, created = changes(done, {**current_config(done), "nes": {"sigma": [0.02, 0.2]}})
     gradients = {p for p in rewritten if "/gradients/" in p}
-    # the layer probe and the probe along training run NES at the reference sigma, in place
+    # the layer probe and the probe along training run NES (and the latter the smoothed gradient) at the
+    # reference sigma, in place
     assert gradients == ({f"results/layerprobe/gradients/{r}/nes-10/seed0.pt" for r in RUN_IDS}
-                         | phase_records("nes-10"))
+                         | phase_records("nes-10") | phase_records("smoothed"))
     assert {p for p in created if "/gradients/" in p} == {
         f"results/probe/gradients/{e}_sigma0.02/dim{d}/seed{s}.pt"
         for e in ("nes-10", "nes-coord-10", "smoothed") for d in (2, 3) for s in (0, 1)}
@@ -286,8 +291,9 @@ def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
                        for e in ("cdg_eps0.01", "cdg_eps0.05", "ste-vanilla") for d in (2, 3)}
                       | {f"results/layerprobe/sweeps/{g}/{r}/nes-10.csv" for g in ("coarse", "fine")
                          for r in RUN_IDS}
-                      | {f"results/training/probe/sweeps/{g}/ste-vanilla/nes-10/dim{d}/{ph}.csv"
-                         for g in ("coarse", "fine") for d in (2, 3) for ph in PROBED})
+                      # every sweep along training: its smoothed reference was recomputed at the new sigma
+                      | {f"results/training/probe/sweeps/{g}/ste-vanilla/{e}/dim{d}/{ph}.csv" for g in ("coarse", "fine")
+                         for e in ("cdg", "nes-10", "ste-vanilla", "smoothed") for d in (2, 3) for ph in PROBED})
     assert not any("/training/runs/" in p for p in rewritten)  # no training schedule of the tiny config uses NES
     assert not any("/finetune/" in p for p in rewritten)  # the finetunes do not depend on NES
     record = torch.load(done / f"results/layerprobe/gradients/{RUN_IDS[0]}/nes-10/seed0.pt", weights_only=True)
@@ -321,7 +327,8 @@ def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
     assert gradients == ({f"results/probe/gradients/{e}/dim{d}/seed{s}.pt"
                           for e in ("ste-vanilla", "guided-es_sigma0.01") for d in (2, 3) for s in (0, 1)}
                          | {f"results/layerprobe/gradients/{r}/ste-vanilla/seed0.pt" for r in RUN_IDS}
-                         | phase_records("cdg") | phase_records("nes-10") | phase_records("ste-vanilla"))
+                         | phase_records("cdg") | phase_records("nes-10") | phase_records("ste-vanilla")
+                         | phase_records("smoothed"))
     runs = {p.split("/")[3] for p in rewritten if p.startswith("results/training/runs/")}
     assert runs == {"ste-vanilla", "ste-vanilla_to_cdg"}  # not the CDG-only schedule
 

@@ -29,7 +29,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from .config import deep_update, mlp_probe_instances, probe_estimators, read_yaml, validate_config
+from .config import (deep_update, mlp_probe_estimators, mlp_probe_instances, probe_estimators, read_yaml,
+                     validate_config)
 from .naming import family, settings_for
 
 MEASURE_BATCH = 8192
@@ -231,7 +232,7 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
                     + evaluations * _cost(rates, "eval", dim, training["val_batch_size"]))
         phases = 4  # f25, f50, plateau, end (init is the MLP probe's)
         for _ in training["probe"]["schedules"]:
-            for name in training["probe"]["estimators"]:
+            for name in mlp_probe_estimators({"estimators": training["probe"]["estimators"]}):
                 settings = settings_for(name, config)
                 work = sum(len(training["seeds"]) * phases * p["num_batches"] * (
                     _gradient_seconds(name, settings, dim, p["batch_size"], rates)

@@ -6,6 +6,7 @@ import re
 from bnnprobe.codedeps import code_files
 from bnnprobe.config import (
     ConfigError,
+    mlp_probe_estimators,
     mlp_probe_instances,
     probe_estimators,
     reference_values,
@@ -304,7 +305,8 @@ def training_mem_mb(wildcards):
 
 # ---- the one-step probe along training ------------------------------------------------------------
 PHASE_SLUGS = [schedule_slug(s) for s in TRAINING["probe"]["schedules"]]
-PHASE_ESTIMATORS = probe_estimators({"estimators": TRAINING["probe"]["estimators"]})
+# CDG and the smoothed coordinate gradient (at its reference sigma) are the cosine references here too
+PHASE_ESTIMATORS = mlp_probe_estimators({"estimators": TRAINING["probe"]["estimators"]})
 PROBED_PHASES = [p for p in PHASES if p != "init"]  # init: the MLP probe's own records
 
 

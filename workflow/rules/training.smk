@@ -140,6 +140,12 @@ rule training_probe_sweep:
             seed=TRAINING["seeds"],
             phase=PROBED_PHASES,
         ),
+        smoothed=expand(
+            "results/training/probe/gradients/{{schedule}}/smoothed/dim{dim}/seed{seed}/{phase}.pt",
+            dim=TRAINING["dims"],
+            seed=TRAINING["seeds"],
+            phase=PROBED_PHASES,
+        ),
         snapshots=expand(
             "results/training/runs/{{schedule}}/dim{dim}/seed{seed}/snapshots.pt",
             dim=TRAINING["dims"],
