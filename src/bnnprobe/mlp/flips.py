@@ -24,6 +24,7 @@ problem offers them.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -107,12 +108,13 @@ class FlipTable:
         z = self.preacts[k][:, units].double().T[:, :, None]
         return (self.problem.act.threshold - z) / self.inputs[k].double()[None]
 
-    def output_changes(self, steps: torch.Tensor) -> torch.Tensor:
-        """Loss changes of steps (d_out, d_in + 1, S) along every output-layer coordinate (closed form)."""
+    def output_changes(self, units: torch.Tensor, cols: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """Loss changes of ``steps`` (C, S) along the output-layer coordinates (units[c], cols[c]): the
+        closed form ``(2 t r.a_j + t^2 |a_j|^2) / (N d_out)`` of a linear layer under the squared error."""
         a = self.inputs[-1].double()
-        linear = (2 * self.residual.double().T @ a)[:, :, None] * steps
-        quadratic = (a * a).sum(dim=0)[None, :, None] * steps**2
-        return (linear + quadratic) / self.normaliser
+        slope = (2 * self.residual.double().T @ a)[units, cols]
+        curvature = (a * a).sum(dim=0)[cols]
+        return (slope[:, None] * steps + curvature[:, None] * steps**2) / self.normaliser
 
 
 def exact_cdg(problem: "MLPBatchProblem", eps: float, scheme: str = "forward") -> torch.Tensor:
@@ -133,8 +135,11 @@ def _changes_at(table: FlipTable, step: float) -> torch.Tensor:
     changes = []
     for k, layer in enumerate(table.layers):
         if k == table.output_layer:
-            steps = torch.full((*layer.shape, 1), step, dtype=torch.float64, device=p.device)
-            changes.append(table.output_changes(steps)[:, :, 0])
+            units, cols = (i.reshape(-1) for i in torch.meshgrid(
+                torch.arange(layer.shape[0], device=p.device), torch.arange(layer.shape[1], device=p.device),
+                indexing="ij"))
+            steps = torch.full((layer.numel(), 1), step, dtype=torch.float64, device=p.device)
+            changes.append(table.output_changes(units, cols, steps)[:, 0])
             continue
         delta = torch.zeros(layer.shape, dtype=torch.float64, device=p.device)
         a = table.inputs[k]
@@ -190,14 +195,8 @@ def coordinate_loss_changes(problem: "MLPBatchProblem", coords: torch.Tensor, st
         local = coords[here] - table.offsets[k]
         cols_total = table.layers[k].shape[1]
         units, cols = local // cols_total, local % cols_total
-        if k == table.output_layer:
-            a = table.inputs[k].double()
-            linear = (2 * table.residual.double()[:, units] * a[:, cols]).sum(dim=0)
-            quadratic = (a[:, cols] ** 2).sum(dim=0)
-            s = steps[here]
-            out[here] = (linear[:, None] * s + quadratic[:, None] * s**2) / table.normaliser
-            continue
-        out[here] = _binary_layer_changes(table, k, units, cols, steps[here])
+        changes = table.output_changes if k == table.output_layer else partial(_binary_layer_changes, table, k)
+        out[here] = changes(units, cols, steps[here])
     return out
 
 
