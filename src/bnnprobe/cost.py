@@ -124,6 +124,7 @@ def _resnet_rates(width: int, px: int, layerprobe: dict | None, device: str) -> 
     and scaled by (width ratio)^2 x (pixel ratio)^2 (convolution work)."""
     import torch
 
+    from .device import resolve_memory_budget
     from .finetune.resnet import ResNet18
     from .layerprobe.problem import LayerProbeProblem, LayerProbeSpec, default_layer
 
@@ -149,8 +150,6 @@ def _resnet_rates(width: int, px: int, layerprobe: dict | None, device: str) -> 
                           "labels": torch.zeros(MEASURE_IMAGES, dtype=torch.long)}}
         layer = default_layer(model) if layerprobe["layer"] == "auto" else layerprobe["layer"]
         spec = LayerProbeSpec(layer=layer, k=layerprobe["k"], batch_size=MEASURE_IMAGES, seed=0)
-        from .device import resolve_memory_budget
-
         problem = LayerProbeProblem(model, data, spec, device=device,
                                     memory_budget_mb=resolve_memory_budget("auto", torch.device(device), "layer"))
         thetas = problem.theta0.repeat(copies, 1)
