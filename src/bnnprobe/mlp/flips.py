@@ -8,7 +8,8 @@ the loss change has a closed form, ``(2 t r.a_j + t^2 |a_j|^2) / (N d)``. In a b
 n's unit i flips once, at the distance ``d_n = (threshold - z[n, i]) / a[n, j]`` (never where
 ``a[n, j] = 0``), and its loss then jumps by ``J[n, i]``, which does not depend on j: the flipped
 row is pushed through the rest of the network once per (sample, unit) that some coordinate needs
-(:meth:`FlipTable.jumps`, cached). Hence, per coordinate, with the loss divided like the loss:
+(:meth:`FlipTable.jumps`, cached; one table per problem, :meth:`MLPBatchProblem.flip_table`).
+Hence, per coordinate, with the loss divided like the loss:
 
 * CDG: ``(L(w + eps e) - L(w)) / eps = sum of J over the samples that flip at step eps / eps``,
   the flips decided exactly as the forward pass decides them (same dtype, same comparison);
@@ -120,7 +121,7 @@ class FlipTable:
 def exact_cdg(problem: "MLPBatchProblem", eps: float, scheme: str = "forward") -> torch.Tensor:
     """CDG ``(L(w + eps e_i) - L(w)) / eps`` for every coordinate (see the module docstring);
     ``scheme='central'`` gives ``(L(w + eps e_i) - L(w - eps e_i)) / (2 eps)``."""
-    table = FlipTable(problem)
+    table = problem.flip_table()
     if scheme == "forward":
         return (_changes_at(table, eps) / eps).to(problem.dtype)
     if scheme == "central":
@@ -158,7 +159,7 @@ def smoothed_coordinate_gradient(problem: "MLPBatchProblem", sigma: float) -> to
     (see the module docstring)."""
     if not sigma > 0:
         raise ValueError(f"the smoothing sigma must be > 0, got {sigma}")
-    table = FlipTable(problem)
+    table = problem.flip_table()
     p = table.problem
     parts = []
     for k, layer in enumerate(table.layers):
@@ -179,12 +180,11 @@ def smoothed_coordinate_gradient(problem: "MLPBatchProblem", sigma: float) -> to
     return torch.cat([part.reshape(-1) for part in parts])
 
 
-def coordinate_loss_changes(problem: "MLPBatchProblem", coords: torch.Tensor, steps: torch.Tensor,
-                            table: FlipTable | None = None) -> torch.Tensor:
+def coordinate_loss_changes(problem: "MLPBatchProblem", coords: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
     """``L(w + steps[c, s] e_{coords[c]}) - L(w)`` (float64, shape of ``steps``) from the flips: the
     distances of a coordinate's samples are sorted once, each step is a search (see the module
-    docstring). Pass ``table`` to reuse the jumps across calls on the same problem."""
-    table = table or FlipTable(problem)
+    docstring)."""
+    table = problem.flip_table()
     coords = coords.to(table.problem.device)
     steps = steps.to(device=table.problem.device, dtype=torch.float64)
     out = torch.zeros_like(steps)

@@ -29,6 +29,7 @@ class MLPBatchProblem(ProbeProblem):
         self.sample_block = sample_block
         self.description = description
         self._first_preact = None
+        self._flip_table = None
         # one fused kernel per block of members (bnnprobe.mlp.fused): square layers only, as in the probe
         self.fused = fused and all(rows == cols - 1 == x.shape[1] for rows, cols in self.shapes)
 
@@ -143,6 +144,15 @@ class MLPBatchProblem(ProbeProblem):
         return pack([g.detach() for g in grads])
 
     # ---- coordinate-wise paths from the activations that flip (bnnprobe.mlp.flips) ----------------
+    def flip_table(self):
+        """The batch's forward pass and flip jumps, built once and shared by every coordinate-wise path
+        (and by every block of coordinates per-parameter NES asks for)."""
+        if self._flip_table is None:
+            from .flips import FlipTable
+
+            self._flip_table = FlipTable(self)
+        return self._flip_table
+
     def exact_cdg(self, eps: float, scheme: str = "forward") -> torch.Tensor:
         from .flips import exact_cdg
 
@@ -154,12 +164,9 @@ class MLPBatchProblem(ProbeProblem):
         return smoothed_coordinate_gradient(self, sigma).to(self.dtype)
 
     def coordinate_loss_changes(self, coords: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        from .flips import FlipTable, coordinate_loss_changes
+        from .flips import coordinate_loss_changes
 
-        # the jumps of a batch are reused by every block of coordinates asked for
-        if getattr(self, "_flip_table", None) is None:
-            self._flip_table = FlipTable(self)
-        return coordinate_loss_changes(self, coords, steps, self._flip_table)
+        return coordinate_loss_changes(self, coords, steps)
 
     def coordinate_groups(self) -> dict[str, slice]:
         """The coordinates of each layer ("1" = the first), for stepping one layer only."""
