@@ -39,33 +39,14 @@ include: "workflow/rules/layerprobe.smk"
 include: "workflow/rules/training.smk"
 
 
-# Tables and figures take a second or two: they run on the submitting host, not as cluster jobs.
-localrules:
-    probe_tables,
-    probe_findings,
-    probe_figures,
-    probe_lr_curves,
-    finetune_table,
-    finetune_figures,
-    layerprobe_tables,
-    layerprobe_figures,
-    training_tables,
-    training_figures,
-    training_probe_tables,
-    training_probe_figures,
-    training_findings,
-    all,
-    probe,
-    finetune,
-    layerprobe,
-    training,
-
-
+# Rules marked localrule (tables, figures, findings, downloads, targets) take seconds or need the
+# network: they run on the submitting host, not as cluster jobs.
+# Every study: the MLP probe, the finetunes, the layer probe and the study along training.
 rule all:
-    """Every study: the MLP probe, the finetunes, the layer probe and the study along training."""
     default_target: True
     input:
         rules.probe.input,
         rules.finetune.input,
         rules.layerprobe.input,
         rules.training.input,
+    localrule: True

@@ -28,10 +28,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from bnnprobe.config import load_config, probe_estimators  # noqa: E402
-from bnnprobe.estimators import estimate, settings_for  # noqa: E402
-from bnnprobe.estimators.es import noise_blocks  # noqa: E402
+from bnnprobe.estimators import estimate  # noqa: E402
+from bnnprobe.estimators.sampling import noise_blocks  # noqa: E402
 from bnnprobe.mlp import MLPProbe, MLPSpec, mlp_forward  # noqa: E402
-from bnnprobe.naming import family  # noqa: E402
+from bnnprobe.naming import family, settings_for  # noqa: E402
 from bnnprobe.device import resolve_device, resolve_memory_budget  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,7 @@
 """Independent NumPy (float64) reference implementations the tests compare the library with.
 
-Written from the definitions in the README / DESIGN, not from the library's code.
+Written from the definitions in docs/methods.md and the formulas in the modules' docstrings, not from
+the library's code.
 """
 
 from __future__ import annotations

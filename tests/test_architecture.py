@@ -18,7 +18,10 @@ from conftest import REPO
 
 SCRIPTS = sorted((REPO / "workflow" / "scripts").glob("*.py"))
 RULES = REPO / "workflow" / "rules"
-FAMILIES = [f"bnnprobe.estimators.{m}" for m in ("cdg", "es", "ste")]
+from bnnprobe.estimators.registry import FAMILIES as REGISTRY  # noqa: E402
+
+FAMILIES = sorted({f"bnnprobe.estimators.{f.module}" for f in REGISTRY.values()}
+                  | {"bnnprobe.estimators.sampling"})  # loaded per estimator
 # a verified download does not depend on the code that verified it: re-downloading 2 GB on an edit
 # of data.py would be wrong, so the download rules track no code
 UNTRACKED = {"data_fetch.py"}
@@ -99,7 +102,7 @@ def test_estimator_families_are_loaded_only_by_the_estimator_that_runs():
         print(sorted(m for m in sys.modules if m.startswith("bnnprobe.estimators.")))
     """))
     assert result.returncode == 0, result.stderr
-    assert eval(result.stdout) == ["bnnprobe.estimators.ste"]
+    assert eval(result.stdout) == ["bnnprobe.estimators.registry", "bnnprobe.estimators.ste"]
 
 
 PACKAGES = {"torch": "pytorch", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
@@ -142,3 +145,13 @@ def test_a_record_of_another_format_is_refused_naming_the_file(tmp_path):
     save_torch({"format": 1, "gradients": torch.zeros(1, 3)}, path)
     with pytest.raises(RecordError, match=r"seed0\.pt is a gradient record of format 1.*delete it"):
         load_record(path)
+
+
+def test_tables_figures_downloads_and_targets_are_local_rules_and_nothing_else():
+    text = (REPO / "Snakefile").read_text() + "".join(p.read_text() for p in sorted(RULES.glob("*.smk")))
+    rules = dict(re.findall(r"^rule (\w+):\n((?:    .*\n|\n)+?)(?=^\S|\Z)", text, flags=re.M))
+    local = {name for name, body in rules.items() if re.search(r"^    localrule: True$", body, flags=re.M)}
+    expected = {name for name in rules if re.search(r"_(tables|table|figures|findings|lr_curves|archive|split)$", name)
+                or "input:" in rules[name] and "output:" not in rules[name]}
+    assert "all" in expected and "probe_gradients" not in expected and "data_cache" not in expected
+    assert local == expected

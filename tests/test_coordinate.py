@@ -9,7 +9,8 @@ import torch
 
 from bnnprobe.estimators import estimate
 from bnnprobe.estimators.cdg import cdg
-from bnnprobe.estimators.coordinate import COORD_BLOCK, coordinate_noise, nes_coordinate, smoothed
+from bnnprobe.estimators.nes_coord import COORD_BLOCK, coordinate_noise, nes_coordinate
+from bnnprobe.estimators.smoothed import smoothed
 from bnnprobe.mlp import MLPProbe, MLPSpec
 from bnnprobe.problem import ProbeProblem
 from reference import batched_mse, layers_from_theta, mse

@@ -22,8 +22,9 @@ def fake_rates(config):
     dims = set(config["probe"]["dims"])
     per_dim = {d: (0.0, 1e-9 * d * d) for d in dims}  # (fixed seconds, seconds per sample)
     widths = {r["width"] for r in resolve_runs(config["finetune"])}
-    return {"startup": 4.0, **{kind: per_dim for kind in ("eval", "nes_member", "cdg", "ste", "smoothed",
-                                                          "nes_coord_per_m")},
+    from bnnprobe.estimators.registry import FAMILIES
+
+    return {"startup": 4.0, "n_coords": {d: d * d for d in dims}, **{kind: per_dim for kind in ["eval", *FAMILIES]},
             "resnet": {w: {"train": 1e-4 * w, "eval": 3e-5 * w, "layer_copy": 1e-5 * w} for w in widths}}
 
 

@@ -7,7 +7,9 @@ import pytest
 import torch
 from scipy import stats
 
-from bnnprobe.estimators.es import guided_es, nes, noise_blocks, orthonormal_basis, rank_utilities
+from bnnprobe.estimators.guided_es import guided_es, orthonormal_basis
+from bnnprobe.estimators.nes import nes, rank_utilities
+from bnnprobe.estimators.sampling import noise_blocks
 from bnnprobe.mlp import MLPProbe, MLPSpec
 from bnnprobe.problem import ProbeProblem
 

@@ -1,4 +1,5 @@
-"""Every `snakemake` command the README shows works as written (as a dry run where it would run jobs)."""
+"""Every `snakemake` command the README and docs/ show works as written (as a dry run where it would run
+jobs), and every link between them points to a file that exists."""
 
 import re
 import shlex
@@ -13,7 +14,8 @@ from test_workflow import copy_repo
 
 pytestmark = pytest.mark.workflow
 
-COMMANDS = sorted({c for c in re.findall(r"`(snakemake [^`]*)`", (REPO / "README.md").read_text())
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+COMMANDS = sorted({" ".join(c.split()) for doc in DOCS for c in re.findall(r"`(snakemake [^`]*)`", doc.read_text())
                    if "..." not in c})  # "..." marks a placeholder in prose
 # run for real elsewhere, with the tiny config: the report after a complete run (test_workflow)
 ELSEWHERE = {"--report": "test_workflow.py::test_html_report_bundles_every_figure_and_table"}
@@ -46,4 +48,12 @@ def test_readme_command_works_as_written(repo, command):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     for target in [a for a in args if a.startswith("results/")]:  # a target stays a target: its job is planned
-        assert f"output: {target}" in output, output[-3000:]
+        assert re.search(rf"^\s*output: (.*, )?{re.escape(target)}(,|$)", output, flags=re.M), output[-3000:]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
+def test_links_point_to_files_of_the_repository(doc):
+    text = doc.read_text()
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        assert (doc.parent / target).exists(), f"{doc.name} links to {target}, which does not exist"
+    assert "../shared" not in text and "session" not in text.lower(), doc.name

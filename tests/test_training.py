@@ -176,7 +176,7 @@ def test_final_table_and_switch_comparison_against_hand_computation():
     half = stats.t.ppf(0.975, 2) * diff.std(ddof=1) / np.sqrt(3)
     assert row.difference_ci95_high == pytest.approx(diff.mean() + half) and row.difference_ci95_high < 0
     text = findings_markdown(switch_comparisons(curves), final_table(curves))
-    assert "**lower**" in text and "lowered the final validation loss in 1 and raised it in 0" in text
+    assert "**smaller**" in text and "lowered the final validation loss in 1 and raised it in 0" in text
 
 
 def test_findings_say_so_when_the_difference_is_unclear():
@@ -186,7 +186,7 @@ def test_findings_say_so_when_the_difference_is_unclear():
     frame.loc[(frame.schedule == "a>b") & (frame.seed == 1) & (frame.step == 20), "val_loss"] = 0.9
     curves = curves_table([frame])
     text = findings_markdown(switch_comparisons(curves), final_table(curves))
-    assert "not clearly different" in text and "lowered the final validation loss in 0" in text
+    assert "indistinguishable" in text and "lowered the final validation loss in 0" in text
 
 
 def test_the_phase_probe_at_step_0_is_the_init_probe(tmp_path):
@@ -239,4 +239,4 @@ def test_cosine_trend_and_rankings_against_hand_computation():
     assert ranking.ranking_end == "ste-steep > ste-swishsign > ste-vanilla" and not ranking.same_order
     assert ranking.kendall_tau == pytest.approx(stats.kendalltau([0.3, 0.2, 0.1], [0.01, 0.03, 0.02]).statistic)
     text = phase_findings_markdown(cosine_trend(pd.DataFrame(rows)), ste_rankings(best))
-    assert "**falls**" in text and "matched the one at initialisation at 0 of 1" in text
+    assert "**smaller**" in text and "matched the one at initialisation at 0 of 1" in text

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .naming import STE_VARIANTS  # noqa: F401 - re-exported
+from .estimators.registry import STE_VARIANTS  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)

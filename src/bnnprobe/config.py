@@ -15,12 +15,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .naming import KNOBS, family, format_value, instance, instances, knob_values, reference_value, split_instance
+from .estimators.registry import FAMILIES, check_name, family_of, knob_sections
+from .naming import format_value, instance, instances, knob_values, reference_value, split_instance
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-
-KNOB_FAMILY = {"nes": "nes", "guided_es": "guided-es"}  # config section -> a family whose knob it holds
 
 
 class ConfigError(ValueError):
@@ -117,20 +115,15 @@ def _check_estimator_names(names: list[str], key: str, instances_allowed: bool =
                                   f"the reference (first) value of its {knob}; write {name!r}")
             if instance(name, value) != text:
                 raise ConfigError(f"invalid config: key '{key}[{i}]': write {text!r} as {instance(name, value)!r}")
-        if name.startswith("nes-"):
-            prefix, digits = name.rsplit("-", 1)
-            count = int(digits)
-            what = "samples per coordinate" if prefix == "nes-coord" else "population"
-            if count < 2 or count % 2:
-                raise ConfigError(f"invalid config: key '{key}[{i}]': NES {what} of {name!r} must be "
-                                  "an even number >= 2 (antithetic pairs)")
-            if digits != str(count):  # nes-050 and nes-50 would be the same estimator computed twice
-                raise ConfigError(f"invalid config: key '{key}[{i}]': write {name!r} as '{prefix}-{count}'")
+        try:
+            check_name(name)
+        except ValueError as error:
+            raise ConfigError(f"invalid config: key '{key}[{i}]': {error}") from None
 
 
 def _check_knob_values(config: dict) -> None:
     """sigma/eps values name their jobs' paths (``nes-500_sigma0.01``): each must be written back exactly."""
-    for section, knob in (("cdg", "eps"), ("nes", "sigma"), ("guided_es", "sigma"), ("smoothed", "sigma")):
+    for section, knob in knob_sections():
         raw = config[section][knob]
         for value in raw if isinstance(raw, list) else [raw]:
             if float(format_value(value)) != float(value):
@@ -142,7 +135,8 @@ def _check_semantics(config: dict) -> None:
     _check_estimator_names(config["estimators"], "estimators", instances_allowed=True)
     if config["smoothed"]["sigma"] is None:
         # by default the smoothed gradient is computed at every sigma an estimator uses
-        values = [v for section in ("nes", "guided_es") for v in knob_values(config, KNOB_FAMILY[section])]
+        values = [v for fam in FAMILIES.values() if fam.knob == "sigma" and fam.name != "smoothed"
+                  for v in knob_values(config, fam.name)]
         values += [value for name, knob, value in map(split_instance, config["estimators"]) if knob == "sigma"]
         config["smoothed"]["sigma"] = list(dict.fromkeys(values))
     _check_knob_values(config)
@@ -165,10 +159,11 @@ def _check_semantics(config: dict) -> None:
     layerprobe = config.get("layerprobe")
     if layerprobe is not None:
         _check_estimator_names(layerprobe["estimators"], "layerprobe.estimators")
-        if "smoothed" in layerprobe["estimators"]:
-            raise ConfigError("invalid config: key 'layerprobe.estimators': 'smoothed' has a closed form for the MLP "
-                              "probe only (a ResNet layer's loss is no sum of steps along a coordinate); use "
-                              "nes-coord-<M>, its sampled version")
+        for i, name in enumerate(layerprobe["estimators"]):
+            if family_of(name).closed_form_only:
+                raise ConfigError(f"invalid config: key 'layerprobe.estimators[{i}]': {name!r} has a closed form for "
+                                  "the MLP probe only (a ResNet layer's loss is no sum of steps along a coordinate); "
+                                  "use nes-coord-<M>, its sampled version")
         layers = probe_layers()
         if layerprobe["layer"] != "auto" and layerprobe["layer"] not in layers:
             raise ConfigError(f"invalid config: key 'layerprobe.layer': {layerprobe['layer']!r} is not a convolution or "
@@ -271,7 +266,7 @@ def mlp_probe_instances(config: dict) -> list[str]:
 def reference_values(config: dict, names: list[str]) -> dict[str, float]:
     """Estimator -> the reference (first) value of its sigma or eps, for the estimators that have one."""
     plain = {split_instance(text)[0] for text in names}
-    return {name: reference_value(config, family(name)) for name in sorted(plain) if family(name) in KNOBS}
+    return {name: reference_value(config, family_of(name).name) for name in sorted(plain) if family_of(name).knob}
 
 
 def main(argv: list[str] | None = None) -> int:

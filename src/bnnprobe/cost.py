@@ -9,11 +9,12 @@ projection, stage by stage.
 
 The model, and where it is crude:
 * MLP work is affine in the batch: a fixed cost plus seconds per sample at each dim, fitted to
-  timings at 512 and ``min(batch, 8192)`` samples. A stacked loss evaluation (NES, guided ES, lr sweeps) is
-  measured cost of one member of a stack of 8 (the lr sweeps) or of a population of 64 (NES, guided
-  ES: noise drawn, antithetic pairs evaluated); exact CDG, the smoothed gradient, per-parameter
-  NES and an STE gradient are measured as themselves (per-parameter NES at one M and sigma 0.01;
-  its cost grows with sigma, see the README).
+  timings at 512 and ``min(batch, 8192)`` samples. A stacked loss evaluation (the lr sweeps) is the
+  measured cost of one member of a stack of 8. Each estimator family is measured at its registry
+  ``example`` (NES at a population of 64: noise drawn, antithetic pairs evaluated, as the jobs do)
+  with the config's settings, and scaled to another name by its work in loss evaluations
+  (:meth:`bnnprobe.estimators.registry.Family.work`, a backprop pass counted as two): per-parameter
+  NES at M samples costs M/500 of ``nes-coord-500`` (its cost also grows with sigma, which this misses).
 * A ResNet's training, evaluation and layer-probe cost per image is measured at each width on the
   data set's image size up to width 32 and 64 px, and scaled by (width ratio)^2 x (pixel ratio)^2
   beyond (convolution work, not memory traffic); every epoch also evaluates the validation images.
@@ -31,7 +32,8 @@ from pathlib import Path
 
 from .config import (deep_update, mlp_probe_estimators, mlp_probe_instances, probe_estimators, read_yaml,
                      validate_config)
-from .naming import family, settings_for
+from .estimators.registry import FAMILIES, family_of
+from .naming import settings_for
 
 MEASURE_BATCH = 8192
 # train images, pixels per side, validation images (UCM: Neumann et al.'s split of its 2100 images)
@@ -74,8 +76,7 @@ def measure_rates(config: dict, device: str = "cpu", fused: bool | None = None) 
     fused = torch.device(device).type == "cuda" if fused is None else fused
     if torch.device(device).type == "cpu":
         torch.set_num_threads(int(config["compute"]["threads"]))  # as each job runs
-    rates = {"device": device, "fused": fused, "eval": {}, "nes_member": {}, "cdg": {}, "ste": {}, "smoothed": {},
-             "nes_coord_per_m": {}}
+    rates = {"device": device, "fused": fused, "eval": {}, "n_coords": {}, **{name: {} for name in FAMILIES}}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import torch"], check=True)
     rates["startup"] = time.perf_counter() - start + 1.0  # + Snakemake's own job overhead, about a second
@@ -92,20 +93,18 @@ def measure_rates(config: dict, device: str = "cpu", fused: bool | None = None) 
             thetas = problem.theta0.repeat(members, 1)
             return best_time(lambda: problem.losses(thetas)) / members
 
-        def estimator(name, settings, repeats=2):
+        def estimator(name, repeats):
             # a fresh problem each time: building the flip table is part of the cost
+            settings = settings_for(name, config)
             return lambda batch: best_time(lambda: estimate(name, problem_of(batch), settings, seed_parts=(0,)),
-                                        repeats=repeats)
+                                           repeats=repeats)
 
         rates["eval"][dim] = _fit(stacked, small, large)
-        # NES and guided ES: per member of a population of 64 (noise drawn, pairs evaluated), as the jobs do
-        nes = _fit(estimator("nes-64", {"population": 64, "sigma": 0.01, "fitness_shaping": False}), small, large)
-        rates["nes_member"][dim] = (nes[0] / 64, nes[1] / 64)
-        rates["cdg"][dim] = _fit(estimator("cdg", {"eps": 0.01, "scheme": "forward"}), small, large)
-        rates["smoothed"][dim] = _fit(estimator("smoothed", {"sigma": 0.01}), small, large)
-        per_m = _fit(estimator("nes-coord-500", {"samples": 500, "sigma": 0.01}, repeats=1), small, large)
-        rates["nes_coord_per_m"][dim] = (per_m[0] / 500, per_m[1] / 500)
-        rates["ste"][dim] = _fit(estimator("ste-vanilla", {"variant": "vanilla"}), small, large)
+        rates["n_coords"][dim] = problem_of(small).n_coords
+        # each family at its example (NES at a population of 64: noise drawn, pairs evaluated, as the jobs do)
+        for fam in FAMILIES.values():
+            repeats = 1 if fam.work(settings_for(fam.example, config), rates["n_coords"][dim]) > 10_000 else 2
+            rates[fam.name][dim] = _fit(estimator(fam.example, repeats), small, large)
     if config.get("finetune"):
         from .finetune.runs import resolve_runs
 
@@ -173,19 +172,13 @@ def _cost(rates: dict, kind: str, dim: int, samples: int) -> float:
     return fixed + per_sample * samples
 
 
-def _gradient_seconds(name: str, settings: dict, dim: int, samples: int, rates: dict) -> float:
-    """One gradient estimate of estimator ``name`` on ``samples`` samples at ``dim``."""
-    fam = family(name)
-    if fam == "cdg":
-        return _cost(rates, "cdg", dim, samples) * (2 if settings["scheme"] == "central" else 1)
-    if fam == "smoothed":
-        return _cost(rates, "smoothed", dim, samples)
-    if fam == "nes-coord":
-        return _cost(rates, "nes_coord_per_m", dim, samples) * settings["samples"]
-    if fam == "ste":
-        return _cost(rates, "ste", dim, samples)
-    guides = len(settings.get("guides", [])) * _cost(rates, "ste", dim, samples) if fam == "guided-es" else 0.0
-    return settings["population"] * _cost(rates, "nes_member", dim, samples) + guides
+def _gradient_seconds(name: str, settings: dict, dim: int, samples: int, rates: dict, config: dict) -> float:
+    """One gradient estimate of estimator ``name`` on ``samples`` samples at ``dim``: its family's example,
+    as measured, scaled by the work (:meth:`~bnnprobe.estimators.registry.Family.work`) of ``settings``."""
+    fam = family_of(name)
+    n = rates["n_coords"][dim]
+    scale = fam.work(settings, n) / fam.work(settings_for(fam.example, config), n)
+    return _cost(rates, fam.name, dim, samples) * scale
 
 
 def _sweep_evals(config: dict) -> int:
@@ -205,10 +198,10 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
     for inst in instances:
         settings = settings_for(inst, config)
         name = inst.split("_")[0]
-        for dim in p["dims"]:
-            stages["probe"]["jobs"] += 1
-            stages["probe"]["seconds"] += rates["startup"] + gradients_per_job * _gradient_seconds(
-                name, settings, dim, p["batch_size"], rates)
+        # one gradient job per instance: every dim and seed
+        stages["probe"]["jobs"] += 1
+        stages["probe"]["seconds"] += rates["startup"] + sum(gradients_per_job * _gradient_seconds(
+            name, settings, dim, p["batch_size"], rates, config) for dim in p["dims"])
         # one sweep job per instance: every dim, step layer and gradient
         sweep = sum(gradients_per_job * len(p["step_layers"]) * _sweep_evals(config)
                     * _cost(rates, "eval", dim, p["batch_size"]) for dim in p["dims"])
@@ -223,7 +216,8 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
             schedule = parse_schedule(text)
             names = [n for n in (schedule.first, schedule.then) if n]
             for dim in training["dims"]:
-                per_step = sum(_gradient_seconds(n, settings_for(n, config), dim, training["batch_size"], rates)
+                per_step = sum(_gradient_seconds(n, settings_for(n, config), dim, training["batch_size"], rates,
+                                                 config)
                                for n in names) / len(names)
                 stages["training"]["jobs"] += 1
                 stages["training"]["seconds"] += rates["startup"] + len(training["seeds"]) * (
@@ -234,7 +228,7 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
             for name in mlp_probe_estimators({"estimators": training["probe"]["estimators"]}):
                 settings = settings_for(name, config)
                 work = sum(len(training["seeds"]) * phases * p["num_batches"] * (
-                    _gradient_seconds(name, settings, dim, p["batch_size"], rates)
+                    _gradient_seconds(name, settings, dim, p["batch_size"], rates, config)
                     + _sweep_evals(config) * _cost(rates, "eval", dim, p["batch_size"])) for dim in training["dims"])
                 stages["phase probe"]["jobs"] += 2
                 stages["phase probe"]["seconds"] += 2 * rates["startup"] + work
@@ -260,16 +254,12 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
         layer = config.get("layerprobe")
         if layer:
             estimators = probe_estimators({"estimators": layer["estimators"]})
-            for run in runs:
-                per_eval = rates["resnet"][run["width"]]["layer_copy"] * min(layer["batch_size"], images)
-                for name in estimators:
-                    settings = settings_for(name, config)
-                    fam = family(name)
-                    evals = {"cdg": layer["k"] + 1, "ste": 3}.get(fam) or (
-                        settings["samples"] * layer["k"] if fam == "nes-coord" else
-                        settings["population"] + 3 * len(settings.get("guides", [])))
-                    stages["layer probe"]["jobs"] += 1
-                    stages["layer probe"]["seconds"] += rates["startup"] + len(layer["seeds"]) * evals * per_eval
+            for name in estimators:  # one gradient job per estimator: every run and seed
+                evals = family_of(name).work(settings_for(name, config), layer["k"])
+                stages["layer probe"]["jobs"] += 1
+                stages["layer probe"]["seconds"] += rates["startup"] + sum(
+                    len(layer["seeds"]) * evals * rates["resnet"][run["width"]]["layer_copy"]
+                    * min(layer["batch_size"], images) for run in runs)
             # a sweep job per estimator: every run's gradients at every lr
             stages["layer probe"]["jobs"] += len(estimators)
             stages["layer probe"]["seconds"] += len(estimators) * (rates["startup"] + sum(

@@ -3,7 +3,7 @@
 import os
 import re
 
-from bnnprobe.codedeps import code_files
+from bnnprobe.codedeps import code_files, module_file
 from bnnprobe.config import (
     ConfigError,
     mlp_probe_estimators,
@@ -12,12 +12,11 @@ from bnnprobe.config import (
     reference_values,
     validate_config,
 )
+from bnnprobe.estimators.registry import family_of
 from bnnprobe.finetune.data import imagefolder_files
 from bnnprobe.finetune.runs import resolve_runs
 from bnnprobe.naming import (
-    FAMILY_MODULES,
     INSTANCE_REGEX,
-    family,
     instance,
     reference_instance,
     settings_for,
@@ -54,10 +53,37 @@ wildcard_constraints:
     schedule=SLUG_PATTERN,
 
 
+# ---- result paths: the intermediate files, each pattern written once ----------------------------
+# Rules and input functions fill them with path(); the wildcards left unfilled stay wildcards.
+PATHS = {
+    "data": "results/data/{dataset}/tensors.pt",
+    "probe_record": "results/probe/gradients/{estimator}/dim{dim}/seed{seed}.pt",
+    "probe_sweep": "results/probe/sweeps/{grid}/{estimator}/dim{dim}.csv",
+    "probe_fine_grid": "results/probe/fine_grids/{estimator}/dim{dim}.json",
+    "pretrained": "results/finetune/pretrain/{dataset}/w{width}/seed{seed}/{file}",
+    "finetuned": "results/finetune/xnor/{dataset}/{run}/seed{seed}/{file}",
+    "layer_record": "results/layerprobe/gradients/{run}/{estimator}/seed{seed}.pt",
+    "layer_sweep": "results/layerprobe/sweeps/{grid}/{run}/{estimator}.csv",
+    "layer_fine_grid": "results/layerprobe/fine_grids/{run}/{estimator}.json",
+    "training_run": "results/training/runs/{schedule}/dim{dim}/seed{seed}/{file}",
+    "phase_record": "results/training/probe/gradients/{schedule}/{estimator}/dim{dim}/seed{seed}/{phase}.pt",
+    "phase_sweep": "results/training/probe/sweeps/{grid}/{schedule}/{estimator}/dim{dim}/{phase}.csv",
+    "phase_fine_grid": "results/training/probe/fine_grids/{schedule}/{estimator}/dim{dim}/{phase}.json",
+}
+
+
+def path(name, **values):
+    """PATHS[name] with ``values`` filled in, the other wildcards kept: a list of every combination
+    when a value is a list, else one path."""
+    paths = expand(PATHS[name], **values, allow_missing=True)
+    return (
+        paths
+        if any(isinstance(v, (list, tuple)) for v in values.values())
+        else paths[0]
+    )
+
+
 # ---- code tracking (derived from each script's imports, never listed by hand) ------------------
-ESTIMATOR_FAMILIES = sorted({f"bnnprobe.estimators.{m}" for m in ("cdg", "es", "ste")})
-
-
 def relative(path):
     """Paths relative to the working directory: a moved checkout keeps its results."""
     return os.path.relpath(path)
@@ -65,36 +91,36 @@ def relative(path):
 
 def code(script, probe=None):
     """The bnnprobe files ``script`` runs (with the probe's source, which it imports by name).
-    Estimator families are left to gradient_code: each job tracks only its own estimator.
+    Estimator families are imported by name when they run: estimator_code adds each job's own.
     """
     dynamic = [PROBES[probe].source] if probe else []
-    files = code_files(
-        REPO / "workflow" / "scripts" / script,
-        dynamic=dynamic,
-        exclude=ESTIMATOR_FAMILIES,
-    )
+    files = code_files(REPO / "workflow" / "scripts" / script, dynamic=dynamic)
     return [relative(f) for f in files]
+
+
+def family_code(name):
+    """The bnnprobe files estimator ``name`` (or an instance name) runs: its family's module and its imports."""
+    fam = family_of(split_instance(name)[0])
+    return code_files(module_file(f"bnnprobe.estimators.{fam.module}"))
 
 
 def estimator_code(
     script, probe=None, estimators=lambda wildcards: [wildcards.estimator]
 ):
-    """``code(script, probe)`` plus the modules of the estimator families the job runs: editing
+    """``code(script, probe)`` plus the code of the estimator families the job runs: editing
     estimators/ste.py re-runs the STE jobs only."""
 
     def inputs(wildcards):
-        own = sorted(
-            {
-                m
-                for name in estimators(wildcards)
-                for m in FAMILY_MODULES[family(split_instance(name)[0])]
-            }
-        )
-        return code(script, probe) + [
-            relative(REPO / "src" / "bnnprobe" / m) for m in own
-        ]
+        own = {f for name in estimators(wildcards) for f in family_code(name)}
+        return sorted(set(code(script, probe)) | {relative(f) for f in own})
 
     return inputs
+
+
+def wants_gpu(names):
+    """A GPU for a job that runs an estimator the registry marks as heavy, unless the study runs on the CPU."""
+    heavy = any(family_of(split_instance(n)[0]).gpu for n in names)
+    return 1 if heavy and config["compute"]["device"] != "cpu" else 0
 
 
 def compute_params():
@@ -103,13 +129,7 @@ def compute_params():
 
 
 def gpu_count(wildcards):
-    """Stochastic estimators are the heavy jobs; they take a GPU unless the study runs on the CPU."""
-    heavy = family(split_instance(wildcards.estimator)[0]) in (
-        "nes",
-        "nes-coord",
-        "guided-es",
-    )
-    return 1 if heavy and config["compute"]["device"] != "cpu" else 0
+    return wants_gpu([wildcards.estimator])
 
 
 def training_gpus(wildcards):
@@ -150,25 +170,25 @@ def smoothed_reference(wildcards):
     sigma = (
         value if knob == "sigma" and value in SMOOTHED_SIGMAS else SMOOTHED_SIGMAS[0]
     )
-    return expand(
-        "results/probe/gradients/{smoothed}/dim{dim}/seed{seed}.pt",
-        smoothed=instance("smoothed", sigma),
-        dim=DIMS,
-        seed=SEEDS,
+    return path(
+        "probe_record", estimator=instance("smoothed", sigma), dim=DIMS, seed=SEEDS
     )
 
 
-def mlp_specs(wildcards):
-    """The problem specs of one (estimator, dim) gradient job: one per seed."""
+def mlp_specs(wildcards, output):
+    """The problem spec of each record an MLP probe gradient job writes, read off its path."""
     p = config["probe"]
-    return [
-        {"dim": int(wildcards.dim), "seed": seed, **{k: p[k] for k in MLP_PROBLEM_KEYS}}
-        for seed in SEEDS
-    ]
+    specs = []
+    for record in output.records:
+        dim, seed = re.search(r"\bdim(\d+)/seed(\d+)\.pt$", record).groups()
+        specs.append(
+            {"dim": int(dim), "seed": int(seed), **{k: p[k] for k in MLP_PROBLEM_KEYS}}
+        )
+    return specs
 
 
 def gradient_mem_mb(wildcards):
-    dim = int(wildcards.dim) if "dim" in wildcards.keys() else max(TRAINING["dims"])
+    dim = int(wildcards.dim) if "dim" in wildcards.keys() else max(DIMS)
     data_mb = 3 * config["probe"]["batch_size"] * dim * 8 / 2**20
     return int(budget_mb() * 1.5 + data_mb + 1024)
 
@@ -219,38 +239,49 @@ def data_cache_settings(dataset):
 # ---- finetunes and the layer probe ----------------------------------------------------------------
 FINETUNE_RUNS = {run["id"]: run for run in resolve_runs(config["finetune"])}
 FT_DATASET = config["finetune"]["dataset"]
-FT_DATA = f"results/data/{FT_DATASET}/tensors.pt"
+FT_DATA = path("data", dataset=FT_DATASET)
 LAYER_SEEDS = config["layerprobe"]["seeds"]
 LAYER_ESTIMATORS = probe_estimators({"estimators": config["layerprobe"]["estimators"]})
 
 
 def pretrained_model(wildcards):
     width = FINETUNE_RUNS[wildcards.run]["width"]
-    return f"results/finetune/pretrain/{wildcards.dataset}/w{width}/seed{wildcards.seed}/model.pt"
+    return path(
+        "pretrained",
+        dataset=wildcards.dataset,
+        width=width,
+        seed=wildcards.seed,
+        file="model.pt",
+    )
 
 
 def finetuned_model(run):
     """The layer probe reads the XNOR finetune of the first finetune seed."""
     seed = config["finetune"]["seeds"][0]
-    return f"results/finetune/xnor/{FT_DATASET}/{run}/seed{seed}/model.pt"
+    return path("finetuned", dataset=FT_DATASET, run=run, seed=seed, file="model.pt")
 
 
-def layer_specs(wildcards):
-    """The problem specs of one (run, estimator) layer-probe gradient job: one per seed."""
+def layer_specs(wildcards, output):
+    """The problem spec of each record a layer-probe gradient job writes, read off its path."""
     probe = config["layerprobe"]
-    return [
-        {
-            "run_id": wildcards.run,
-            "width": FINETUNE_RUNS[wildcards.run]["width"],
-            "model": finetuned_model(wildcards.run),
-            "data": FT_DATA,
-            "layer": probe["layer"],
-            "k": probe["k"],
-            "batch_size": probe["batch_size"],
-            "seed": seed,
-        }
-        for seed in LAYER_SEEDS
-    ]
+    specs = []
+    for record in output.records:
+        run, seed = re.search(
+            r"\bgradients/([^/]+)/[^/]+/seed(\d+)\.pt$", record
+        ).groups()
+        specs.append(
+            {
+                "run_id": run,
+                "width": FINETUNE_RUNS[run]["width"],
+                "model": finetuned_model(run),
+                "data": FT_DATA,
+                "layer": probe["layer"],
+                "k": probe["k"],
+                "batch_size": probe["batch_size"],
+                "seed": int(seed),
+            }
+        )
+    return specs
 
 
 # ---- the study along training ---------------------------------------------------------------------
@@ -292,10 +323,7 @@ def training_specs(wildcards):
 
 
 def training_run_gpus(wildcards):
-    heavy = any(
-        family(n) in ("nes", "guided-es") for n in schedule_estimators(wildcards)
-    )
-    return 1 if heavy and config["compute"]["device"] != "cpu" else 0
+    return wants_gpu(schedule_estimators(wildcards))
 
 
 def training_mem_mb(wildcards):
@@ -314,8 +342,10 @@ def phase_specs(wildcards, output):
     """The spec of each record the job writes, read off its path (.../dim<d>/seed<s>/<phase>.pt)."""
     p = config["probe"]
     specs = []
-    for path in output.records:
-        dim, seed, phase = re.search(r"\bdim(\d+)/seed(\d+)/(\w+)\.pt$", path).groups()
+    for record in output.records:
+        dim, seed, phase = re.search(
+            r"\bdim(\d+)/seed(\d+)/(\w+)\.pt$", record
+        ).groups()
         specs.append(
             {
                 "dim": int(dim),
@@ -323,7 +353,13 @@ def phase_specs(wildcards, output):
                 **{k: p[k] for k in MLP_PROBLEM_KEYS},
                 "schedule": schedule_from_slug(wildcards.schedule),
                 "phase": phase,
-                "snapshots": f"results/training/runs/{wildcards.schedule}/dim{dim}/seed{seed}/snapshots.pt",
+                "snapshots": path(
+                    "training_run",
+                    schedule=wildcards.schedule,
+                    dim=dim,
+                    seed=seed,
+                    file="snapshots.pt",
+                ),
             }
         )
     return specs
@@ -334,7 +370,7 @@ def phase_groups(wildcards, output):
     return [
         {"dim": int(dim), "phase": phase}
         for dim, phase in (
-            re.search(r"\bdim(\d+)/(\w+)\.csv$", path).groups()
-            for path in output.coarse
+            re.search(r"\bdim(\d+)/(\w+)\.csv$", sweep).groups()
+            for sweep in output.coarse
         )
     ]

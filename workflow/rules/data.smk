@@ -1,9 +1,5 @@
 # Data sets for the finetunes: verified downloads (or archives already on disk) and tensor caches.
 # Downloads run on the submitting host (cluster compute nodes are often offline).
-localrules:
-    data_cifar10_archive,
-    data_ucm_archive,
-    data_ucm_split,
 
 
 rule data_cifar10_archive:
@@ -11,6 +7,7 @@ rule data_cifar10_archive:
         archive="results/data/cifar10/cifar-10-python.tar.gz",
     log:
         "results/logs/data/cifar10_archive.log",
+    localrule: True
     conda:
         ENV
     params:
@@ -27,6 +24,7 @@ rule data_ucm_archive:
         archive="results/data/ucm/UCMerced_LandUse.zip",
     log:
         "results/logs/data/ucm_archive.log",
+    localrule: True
     conda:
         ENV
     params:
@@ -43,6 +41,7 @@ rule data_ucm_split:
         archive="results/data/ucm/uc_merced-{split}.txt",
     log:
         "results/logs/data/ucm_split_{split}.log",
+    localrule: True
     conda:
         ENV
     params:
@@ -59,7 +58,7 @@ rule data_cache:
         unpack(data_cache_inputs),
         code=code("data_cache.py"),
     output:
-        tensors="results/data/{dataset}/tensors.pt",
+        tensors=PATHS["data"],
     log:
         "results/logs/data/{dataset}_cache.log",
     benchmark:

@@ -3,11 +3,11 @@
 
 rule finetune_pretrain:
     input:
-        data="results/data/{dataset}/tensors.pt",
+        data=PATHS["data"],
         code=code("finetune_train.py"),
     output:
-        model="results/finetune/pretrain/{dataset}/w{width}/seed{seed}/model.pt",
-        metrics="results/finetune/pretrain/{dataset}/w{width}/seed{seed}/metrics.csv",
+        model=path("pretrained", file="model.pt"),
+        metrics=path("pretrained", file="metrics.csv"),
     log:
         "results/logs/finetune/pretrain/{dataset}/w{width}/seed{seed}.log",
     benchmark:
@@ -27,12 +27,12 @@ rule finetune_pretrain:
 
 rule finetune_xnor:
     input:
-        data="results/data/{dataset}/tensors.pt",
+        data=PATHS["data"],
         pretrained=pretrained_model,
         code=code("finetune_train.py"),
     output:
-        model="results/finetune/xnor/{dataset}/{run}/seed{seed}/model.pt",
-        metrics="results/finetune/xnor/{dataset}/{run}/seed{seed}/metrics.csv",
+        model=path("finetuned", file="model.pt"),
+        metrics=path("finetuned", file="metrics.csv"),
     log:
         "results/logs/finetune/xnor/{dataset}/{run}/seed{seed}.log",
     benchmark:
@@ -52,11 +52,12 @@ rule finetune_xnor:
 
 rule finetune_table:
     input:
-        metrics=expand(
-            "results/finetune/xnor/{dataset}/{run}/seed{seed}/metrics.csv",
-            dataset=config["finetune"]["dataset"],
+        metrics=path(
+            "finetuned",
+            dataset=FT_DATASET,
             run=list(FINETUNE_RUNS),
             seed=config["finetune"]["seeds"],
+            file="metrics.csv",
         ),
         code=code("finetune_table.py"),
     output:
@@ -70,6 +71,7 @@ rule finetune_table:
         "results/logs/finetune/table.log",
     benchmark:
         "results/benchmarks/finetune/table.tsv"
+    localrule: True
     conda:
         ENV
     params:
@@ -95,6 +97,7 @@ rule finetune_figures:
         "results/logs/finetune/figures.log",
     benchmark:
         "results/benchmarks/finetune/figures.tsv"
+    localrule: True
     conda:
         ENV
     params:
@@ -104,8 +107,9 @@ rule finetune_figures:
         "../scripts/finetune_figures.py"
 
 
+# The XNOR-ResNet-18 finetunes: the log's table and the training curves.
 rule finetune:
-    """The XNOR-ResNet-18 finetunes: the log's table and the training curves."""
     input:
         rules.finetune_table.output,
         rules.finetune_figures.output,
+    localrule: True

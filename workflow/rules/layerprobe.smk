@@ -4,18 +4,15 @@
 
 rule layerprobe_gradients:
     input:
-        models=lambda wc: finetuned_model(wc.run),
+        models=[finetuned_model(run) for run in FINETUNE_RUNS],
         data=FT_DATA,
         code=estimator_code("gradients.py", "layer"),
     output:
-        records=expand(
-            "results/layerprobe/gradients/{{run}}/{{estimator}}/seed{seed}.pt",
-            seed=LAYER_SEEDS,
-        ),
+        records=path("layer_record", run=list(FINETUNE_RUNS), seed=LAYER_SEEDS),
     log:
-        "results/logs/layerprobe/gradients/{run}/{estimator}.log",
+        "results/logs/layerprobe/gradients/{estimator}.log",
     benchmark:
-        "results/benchmarks/layerprobe/gradients/{run}/{estimator}.tsv"
+        "results/benchmarks/layerprobe/gradients/{estimator}.tsv"
     conda:
         ENV
     threads: config["compute"]["threads"]
@@ -33,32 +30,17 @@ rule layerprobe_gradients:
 
 rule layerprobe_sweep:
     input:
-        gradients=expand(
-            "results/layerprobe/gradients/{run}/{{estimator}}/seed{seed}.pt",
-            run=list(FINETUNE_RUNS),
-            seed=LAYER_SEEDS,
-        ),
-        cdg=expand(
-            "results/layerprobe/gradients/{run}/cdg/seed{seed}.pt",
-            run=list(FINETUNE_RUNS),
-            seed=LAYER_SEEDS,
+        gradients=path("layer_record", run=list(FINETUNE_RUNS), seed=LAYER_SEEDS),
+        cdg=path(
+            "layer_record", estimator="cdg", run=list(FINETUNE_RUNS), seed=LAYER_SEEDS
         ),
         models=[finetuned_model(run) for run in FINETUNE_RUNS],
         data=FT_DATA,
         code=code("sweeps.py", "layer"),
     output:
-        coarse=expand(
-            "results/layerprobe/sweeps/coarse/{run}/{{estimator}}.csv",
-            run=list(FINETUNE_RUNS),
-        ),
-        fine=expand(
-            "results/layerprobe/sweeps/fine/{run}/{{estimator}}.csv",
-            run=list(FINETUNE_RUNS),
-        ),
-        fine_grid=expand(
-            "results/layerprobe/fine_grids/{run}/{{estimator}}.json",
-            run=list(FINETUNE_RUNS),
-        ),
+        coarse=path("layer_sweep", grid="coarse", run=list(FINETUNE_RUNS)),
+        fine=path("layer_sweep", grid="fine", run=list(FINETUNE_RUNS)),
+        fine_grid=path("layer_fine_grid", run=list(FINETUNE_RUNS)),
     log:
         "results/logs/layerprobe/sweeps/{estimator}.log",
     benchmark:
@@ -81,8 +63,8 @@ rule layerprobe_sweep:
 
 rule layerprobe_tables:
     input:
-        sweeps=expand(
-            "results/layerprobe/sweeps/{grid}/{run}/{estimator}.csv",
+        sweeps=path(
+            "layer_sweep",
             grid=GRIDS,
             run=list(FINETUNE_RUNS),
             estimator=LAYER_ESTIMATORS,
@@ -104,6 +86,7 @@ rule layerprobe_tables:
         "results/logs/layerprobe/tables.log",
     benchmark:
         "results/benchmarks/layerprobe/tables.tsv"
+    localrule: True
     conda:
         ENV
     params:
@@ -133,6 +116,7 @@ rule layerprobe_figures:
         "results/logs/layerprobe/figures.log",
     benchmark:
         "results/benchmarks/layerprobe/figures.tsv"
+    localrule: True
     conda:
         ENV
     params:
@@ -142,8 +126,9 @@ rule layerprobe_figures:
         "../scripts/layerprobe_figures.py"
 
 
+# The layer probe on every finetuned XNOR-ResNet: tables and figures.
 rule layerprobe:
-    """The layer probe on every finetuned XNOR-ResNet: tables and figures."""
     input:
         rules.layerprobe_tables.output,
         rules.layerprobe_figures.output,
+    localrule: True

@@ -1,20 +1,17 @@
-# The MLP probe: gradient records per (estimator, dim) for all seeds, lr sweeps per estimator for all
-# dims, tables and figures. One Python start-up per job costs ~3.5 s (import torch): jobs are sized so
-# that a laptop run is not mostly start-up, while a changed setting still re-runs only what it touches.
+# The MLP probe: gradient records and lr sweeps per estimator instance for every dim and seed, tables
+# and figures. One Python start-up per job costs ~3.5 s (import torch): jobs are sized so that a laptop
+# run is not mostly start-up, while a changed setting still re-runs only the estimators it touches.
 
 
 rule probe_gradients:
     input:
         code=estimator_code("gradients.py", "mlp"),
     output:
-        records=expand(
-            "results/probe/gradients/{{estimator}}/dim{{dim}}/seed{seed}.pt",
-            seed=SEEDS,
-        ),
+        records=path("probe_record", dim=DIMS, seed=SEEDS),
     log:
-        "results/logs/probe/gradients/{estimator}/dim{dim}.log",
+        "results/logs/probe/gradients/{estimator}.log",
     benchmark:
-        "results/benchmarks/probe/gradients/{estimator}/dim{dim}.tsv"
+        "results/benchmarks/probe/gradients/{estimator}.tsv"
     conda:
         ENV
     threads: config["compute"]["threads"]
@@ -32,27 +29,14 @@ rule probe_gradients:
 
 rule probe_sweep:
     input:
-        gradients=expand(
-            "results/probe/gradients/{{estimator}}/dim{dim}/seed{seed}.pt",
-            dim=DIMS,
-            seed=SEEDS,
-        ),
-        cdg=expand(
-            "results/probe/gradients/{cdg}/dim{dim}/seed{seed}.pt",
-            cdg=REFERENCE_CDG,
-            dim=DIMS,
-            seed=SEEDS,
-        ),
+        gradients=path("probe_record", dim=DIMS, seed=SEEDS),
+        cdg=path("probe_record", estimator=REFERENCE_CDG, dim=DIMS, seed=SEEDS),
         smoothed=smoothed_reference,
         code=code("sweeps.py", "mlp"),
     output:
-        coarse=expand(
-            "results/probe/sweeps/coarse/{{estimator}}/dim{dim}.csv", dim=DIMS
-        ),
-        fine=expand("results/probe/sweeps/fine/{{estimator}}/dim{dim}.csv", dim=DIMS),
-        fine_grid=expand(
-            "results/probe/fine_grids/{{estimator}}/dim{dim}.json", dim=DIMS
-        ),
+        coarse=path("probe_sweep", grid="coarse", dim=DIMS),
+        fine=path("probe_sweep", grid="fine", dim=DIMS),
+        fine_grid=path("probe_fine_grid", dim=DIMS),
     log:
         "results/logs/probe/sweeps/{estimator}.log",
     benchmark:
@@ -75,12 +59,7 @@ rule probe_sweep:
 
 rule probe_tables:
     input:
-        sweeps=expand(
-            "results/probe/sweeps/{grid}/{estimator}/dim{dim}.csv",
-            grid=GRIDS,
-            estimator=ESTIMATORS,
-            dim=DIMS,
-        ),
+        sweeps=path("probe_sweep", grid=GRIDS, estimator=ESTIMATORS, dim=DIMS),
         code=code("tables.py"),
     output:
         runs="results/tables/probe_runs.csv",
@@ -100,6 +79,7 @@ rule probe_tables:
         "results/logs/probe/tables.log",
     benchmark:
         "results/benchmarks/probe/tables.tsv"
+    localrule: True
     conda:
         ENV
     params:
@@ -150,6 +130,7 @@ rule probe_figures:
         "results/logs/probe/figures.log",
     benchmark:
         "results/benchmarks/probe/figures.tsv"
+    localrule: True
     conda:
         ENV
     params:
@@ -164,19 +145,24 @@ rule probe_lr_curves:
         summary=rules.probe_tables.output.summary,
         code=code("probe_lr_curves.py"),
     output:
-        figure=report(
-            "results/figures/probe/lr_curves_dim{dim}.png",
-            caption="../report/lr_curves.rst",
-            category="Probe study",
-            subcategory="Loss decrease vs lr",
-            labels={"figure": "loss decrease vs lr", "num_dim": "{dim}"},
-        ),
+        figures=[
+            report(
+                f"results/figures/probe/lr_curves_dim{dim}.png",
+                caption="../report/lr_curves.rst",
+                category="Probe study",
+                subcategory="Loss decrease vs lr",
+                labels={"figure": "loss decrease vs lr", "num_dim": str(dim)},
+            )
+            for dim in DIMS
+        ],
     log:
-        "results/logs/probe/lr_curves_dim{dim}.log",
+        "results/logs/probe/lr_curves.log",
+    localrule: True
     conda:
         ENV
     params:
         panels=config["figures"]["panels"],
+        dims=DIMS,
     script:
         "../scripts/probe_lr_curves.py"
 
@@ -209,16 +195,18 @@ rule probe_findings:
         "results/logs/probe/findings.log",
     benchmark:
         "results/benchmarks/probe/findings.tsv"
+    localrule: True
     conda:
         ENV
     script:
         "../scripts/probe_findings.py"
 
 
+# The MLP probe study: tables, findings and figures.
 rule probe:
-    """The MLP probe study: tables, findings and figures."""
     input:
         rules.probe_tables.output,
         rules.probe_findings.output,
         rules.probe_figures.output,
-        expand(rules.probe_lr_curves.output, dim=DIMS),
+        rules.probe_lr_curves.output,
+    localrule: True

@@ -6,14 +6,8 @@ rule training_run:
     input:
         code=estimator_code("training_run.py", estimators=schedule_estimators),
     output:
-        curves=expand(
-            "results/training/runs/{{schedule}}/dim{{dim}}/seed{seed}/curve.csv",
-            seed=TRAINING["seeds"],
-        ),
-        snapshots=expand(
-            "results/training/runs/{{schedule}}/dim{{dim}}/seed{seed}/snapshots.pt",
-            seed=TRAINING["seeds"],
-        ),
+        curves=path("training_run", seed=TRAINING["seeds"], file="curve.csv"),
+        snapshots=path("training_run", seed=TRAINING["seeds"], file="snapshots.pt"),
     log:
         "results/logs/training/runs/{schedule}/dim{dim}.log",
     benchmark:
@@ -34,11 +28,12 @@ rule training_run:
 
 rule training_tables:
     input:
-        curves=expand(
-            "results/training/runs/{schedule}/dim{dim}/seed{seed}/curve.csv",
+        curves=path(
+            "training_run",
             schedule=TRAINING_SLUGS,
             dim=TRAINING["dims"],
             seed=TRAINING["seeds"],
+            file="curve.csv",
         ),
         code=code("training_tables.py"),
     output:
@@ -61,6 +56,7 @@ rule training_tables:
         "results/logs/training/tables.log",
     benchmark:
         "results/benchmarks/training/tables.tsv"
+    localrule: True
     conda:
         ENV
     script:
@@ -86,6 +82,7 @@ rule training_figures:
         "results/logs/training/figures.log",
     benchmark:
         "results/benchmarks/training/figures.tsv"
+    localrule: True
     conda:
         ENV
     script:
@@ -94,15 +91,16 @@ rule training_figures:
 
 rule training_probe_gradients:
     input:
-        snapshots=expand(
-            "results/training/runs/{{schedule}}/dim{dim}/seed{seed}/snapshots.pt",
+        snapshots=path(
+            "training_run",
             dim=TRAINING["dims"],
             seed=TRAINING["seeds"],
+            file="snapshots.pt",
         ),
         code=estimator_code("gradients.py", "phase"),
     output:
-        records=expand(
-            "results/training/probe/gradients/{{schedule}}/{{estimator}}/dim{dim}/seed{seed}/{phase}.pt",
+        records=path(
+            "phase_record",
             dim=TRAINING["dims"],
             seed=TRAINING["seeds"],
             phase=PROBED_PHASES,
@@ -128,46 +126,39 @@ rule training_probe_gradients:
 
 rule training_probe_sweep:
     input:
-        gradients=expand(
-            "results/training/probe/gradients/{{schedule}}/{{estimator}}/dim{dim}/seed{seed}/{phase}.pt",
+        gradients=path(
+            "phase_record",
             dim=TRAINING["dims"],
             seed=TRAINING["seeds"],
             phase=PROBED_PHASES,
         ),
-        cdg=expand(
-            "results/training/probe/gradients/{{schedule}}/cdg/dim{dim}/seed{seed}/{phase}.pt",
+        cdg=path(
+            "phase_record",
+            estimator="cdg",
             dim=TRAINING["dims"],
             seed=TRAINING["seeds"],
             phase=PROBED_PHASES,
         ),
-        smoothed=expand(
-            "results/training/probe/gradients/{{schedule}}/smoothed/dim{dim}/seed{seed}/{phase}.pt",
+        smoothed=path(
+            "phase_record",
+            estimator="smoothed",
             dim=TRAINING["dims"],
             seed=TRAINING["seeds"],
             phase=PROBED_PHASES,
         ),
-        snapshots=expand(
-            "results/training/runs/{{schedule}}/dim{dim}/seed{seed}/snapshots.pt",
+        snapshots=path(
+            "training_run",
             dim=TRAINING["dims"],
             seed=TRAINING["seeds"],
+            file="snapshots.pt",
         ),
         code=code("sweeps.py", "phase"),
     output:
-        coarse=expand(
-            "results/training/probe/sweeps/coarse/{{schedule}}/{{estimator}}/dim{dim}/{phase}.csv",
-            dim=TRAINING["dims"],
-            phase=PROBED_PHASES,
+        coarse=path(
+            "phase_sweep", grid="coarse", dim=TRAINING["dims"], phase=PROBED_PHASES
         ),
-        fine=expand(
-            "results/training/probe/sweeps/fine/{{schedule}}/{{estimator}}/dim{dim}/{phase}.csv",
-            dim=TRAINING["dims"],
-            phase=PROBED_PHASES,
-        ),
-        fine_grid=expand(
-            "results/training/probe/fine_grids/{{schedule}}/{{estimator}}/dim{dim}/{phase}.json",
-            dim=TRAINING["dims"],
-            phase=PROBED_PHASES,
-        ),
+        fine=path("phase_sweep", grid="fine", dim=TRAINING["dims"], phase=PROBED_PHASES),
+        fine_grid=path("phase_fine_grid", dim=TRAINING["dims"], phase=PROBED_PHASES),
     log:
         "results/logs/training/probe/sweeps/{schedule}/{estimator}.log",
     benchmark:
@@ -190,16 +181,16 @@ rule training_probe_sweep:
 
 rule training_probe_tables:
     input:
-        sweeps=expand(
-            "results/training/probe/sweeps/{grid}/{schedule}/{estimator}/dim{dim}/{phase}.csv",
+        sweeps=path(
+            "phase_sweep",
             grid=GRIDS,
             schedule=PHASE_SLUGS,
             estimator=PHASE_ESTIMATORS,
             dim=TRAINING["dims"],
             phase=PROBED_PHASES,
         ),
-        init_sweeps=expand(
-            "results/probe/sweeps/{grid}/{estimator}/dim{dim}.csv",
+        init_sweeps=path(
+            "probe_sweep",
             grid=GRIDS,
             estimator=[reference_instance(name, config) for name in PHASE_ESTIMATORS],
             dim=TRAINING["dims"],
@@ -221,6 +212,7 @@ rule training_probe_tables:
         "results/logs/training/probe/tables.log",
     benchmark:
         "results/benchmarks/training/probe/tables.tsv"
+    localrule: True
     conda:
         ENV
     params:
@@ -249,6 +241,7 @@ rule training_probe_figures:
         ),
     log:
         "results/logs/training/probe/figures_{schedule}.log",
+    localrule: True
     conda:
         ENV
     params:
@@ -273,17 +266,19 @@ rule training_findings:
         ),
     log:
         "results/logs/training/findings.log",
+    localrule: True
     conda:
         ENV
     script:
         "../scripts/training_findings.py"
 
 
+# The study along training: curves, final losses with CIs, the probe along training, findings, figures.
 rule training:
-    """The study along training: curves, final losses with CIs, the probe along training, findings, figures."""
     input:
         rules.training_tables.output,
         rules.training_figures.output,
         rules.training_probe_tables.output,
         rules.training_findings.output,
         expand(rules.training_probe_figures.output, schedule=PHASE_SLUGS),
+    localrule: True

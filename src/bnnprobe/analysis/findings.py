@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .tables import ci95_halfwidth
+from .stats import Paired, paired_difference
 
 GROUP = ["estimator", "sigma", "eps", "step_layer", "dim"]
 MISSING = -1.0  # stands for "no sigma/eps" in merge keys (NaN keys do not compare equal)
@@ -33,27 +33,13 @@ def at_best_lr(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     return rows[np.isclose(rows["lr"], rows["best_lr"], rtol=1e-12, atol=0)]
 
 
-def paired_difference(a: pd.Series, b: pd.Series) -> dict:
-    """Mean of a - b over their common (seed, batch) index, its 95% CI and n."""
-    pairs = a.index.intersection(b.index)
-    diff = (a.loc[pairs] - b.loc[pairs]).dropna().to_numpy()
-    n = len(diff)
-    mean = float(diff.mean()) if n else math.nan
-    sem = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    half = float(ci95_halfwidth(pd.Series([sem]), pd.Series([n]))[0])
-    return {"diff_mean": mean, "diff_ci95_low": mean - half, "diff_ci95_high": mean + half, "n_pairs": n}
+def _columns(p: Paired) -> dict:
+    return {"diff_mean": p.mean, "diff_ci95_low": p.low, "diff_ci95_high": p.high, "n_pairs": p.n}
 
 
 def verdict(row) -> str:
-    if row["n_pairs"] and row["diff_ci95_low"] == 0 and row["diff_ci95_high"] == 0:
-        return "identical"  # e.g. two estimators exact on the stepped layer: the same gradient there
-    if not np.isfinite(row["diff_ci95_low"]):
-        return "undetermined (one observation)"
-    if row["diff_ci95_low"] > 0:
-        return "larger"
-    if row["diff_ci95_high"] < 0:
-        return "smaller"
-    return "indistinguishable"
+    """The verdict (:mod:`bnnprobe.analysis.stats`) of a table row's paired difference."""
+    return Paired(row["diff_mean"], row["diff_ci95_low"], row["diff_ci95_high"], row["n_pairs"], 0, 0).verdict
 
 
 def _by_pair(rows: pd.DataFrame) -> pd.Series:
@@ -75,7 +61,7 @@ def layer_comparisons(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
             share = own["loss_decrease"].mean() / everything["loss_decrease"].mean() if len(everything) else math.nan
             entry = {"dim": dim, "step_layer": layer, "estimator": name,
                      "best_loss_decrease_mean": own["loss_decrease"].mean(), "share_of_all_layers": share}
-            entry.update(paired_difference(_by_pair(own), _by_pair(cdg)) if len(cdg) and name != "cdg" else
+            entry.update(_columns(paired_difference(_by_pair(own), _by_pair(cdg))) if len(cdg) and name != "cdg" else
                          {"diff_mean": math.nan, "diff_ci95_low": math.nan, "diff_ci95_high": math.nan,
                           "n_pairs": 0})
             out.append(entry)
@@ -100,7 +86,7 @@ def knob_comparisons(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
                      "value": knob, "reference": bool(own["reference_setting"].astype(bool).all()),
                      "best_loss_decrease_mean": own["loss_decrease"].mean(),
                      "cos_to_smoothed_mean": own["cos_to_smoothed"].mean()}
-            entry.update(paired_difference(_by_pair(own), _by_pair(reference)))
+            entry.update(_columns(paired_difference(_by_pair(own), _by_pair(reference))))
             out.append(entry)
     table = pd.DataFrame(out, columns=["estimator", "dim", "knob", "value", "reference", "best_loss_decrease_mean",
                                        "cos_to_smoothed_mean", "diff_mean", "diff_ci95_low", "diff_ci95_high",

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .lrgrid import best_lr_edge
+from .stats import ci95_halfwidth
 
 def load_table(path) -> pd.DataFrame:
     """A probe table or sweep from CSV; ``step_layer`` ("all", "1", ...) stays text. An unreadable file
@@ -28,12 +28,6 @@ def runs_table(frames: Iterable[pd.DataFrame], key: Sequence[str], columns: Sequ
     if duplicated.any():
         raise ValueError(f"{int(duplicated.sum())} duplicate {tuple(key)} rows, e.g.\n{runs[duplicated].head()}")
     return runs.sort_values(list(key), kind="stable").reset_index(drop=True)
-
-
-def ci95_halfwidth(sem: pd.Series, n: pd.Series) -> pd.Series:
-    """Half-width of the Student-t 95% confidence interval of a mean (NaN for a single observation)."""
-    t = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)), np.nan)
-    return sem * t
 
 
 def summary_table(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:

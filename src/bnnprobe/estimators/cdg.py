@@ -68,3 +68,7 @@ def cdg_loop(problem: ProbeProblem, eps: float, scheme: str = "forward") -> torc
             other[i] -= eps
             grad[i] = (problem.loss(theta) - problem.loss(other)) / (2 * eps)
     return grad.to(problem.dtype)
+
+
+def compute(problem: ProbeProblem, settings: dict, seed_parts: tuple) -> torch.Tensor:
+    return cdg(problem, settings["eps"], settings["scheme"])

@@ -1,5 +1,11 @@
-"""The MLP probe: teacher/student networks with binary hidden activations (the log's first study)."""
+"""The MLP probe: teacher/student networks with binary hidden activations (the log's first study).
 
-from .teacher_student import MLPProbe, MLPSpec, draw_teacher, init_layers, mlp_forward, pack
+:mod:`~bnnprobe.mlp.network` holds the spec and pure functions on layers,
+:mod:`~bnnprobe.mlp.problem` the loss of a batch as a probe problem and the teacher/student pair
+that makes them, :mod:`~bnnprobe.mlp.flips` the closed forms built on flipping activations.
+"""
 
-__all__ = ["MLPProbe", "MLPSpec", "draw_teacher", "init_layers", "mlp_forward", "pack"]
+from .network import MLPSpec, draw_teacher, init_layers, mlp_forward, pack, unpack
+from .problem import MLPBatchProblem, MLPProbe
+
+__all__ = ["MLPBatchProblem", "MLPProbe", "MLPSpec", "draw_teacher", "init_layers", "mlp_forward", "pack", "unpack"]

@@ -91,7 +91,7 @@ class FlipTable:
                 flipped_minus_h = (p.act.high + p.act.low) - 2 * h
                 nxt = self.layers[k + 1]
                 z_next = self.preacts[k + 1][r] - nxt[:, -1] + flipped_minus_h[:, None] * nxt[:, :-1][:, u].T
-                out = p._stack_outputs([t[None] for t in self.layers], z_next[None], k + 2)[0]
+                out = p.stack_outputs([t[None] for t in self.layers], z_next[None], k + 2)[0]
                 sq = ((out - p.y[r]).double() ** 2).sum(dim=1)
                 table[r, u] = sq - self.base_sq[r]
         return table[rows, units]

@@ -12,8 +12,8 @@ the blocks are added in float64 by torch.
 Precision (a documented choice): float32 inputs and float32 accumulation (``input_precision =
 "ieee"``). ``"tf32"`` is accepted for GPUs that have it; it rounds the inputs of every product to a
 10-bit mantissa, which moves pre-activations by ~1e-3 relative and flips binary activations near the
-threshold: its effect on the NES gradient has not been measured yet (no GPU in the session that
-wrote this), so it is not offered by the config.
+threshold: its effect on the NES gradient has not been measured on a GPU yet, so it is not offered
+by the config.
 
 Runs on a GPU; on the CPU only under ``TRITON_INTERPRET=1`` (the tests check it against the torch
 path there). Widths are padded to a power of two >= 16 (``tl.dot``'s minimum), padded inputs and

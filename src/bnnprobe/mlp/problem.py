@@ -10,7 +10,9 @@ import torch
 
 from ..binary import STE_VARIANTS, SurrogateParams, get_activation
 from ..problem import ProbeProblem, check_finite
-from .teacher_student import mlp_forward, pack, unpack
+from ..device import Compute
+from ..seeding import generator
+from .network import MLPSpec, draw_teacher, init_layers, mlp_forward, pack, unpack
 
 BYTES_PER_FLOAT = 4
 
@@ -65,7 +67,7 @@ class MLPBatchProblem(ProbeProblem):
             z.mul_(self.act.value_range).add_(self.act.low)
         return z
 
-    def _stack_outputs(self, layers: list[torch.Tensor], z: torch.Tensor, start: int) -> torch.Tensor:
+    def stack_outputs(self, layers: list[torch.Tensor], z: torch.Tensor, start: int) -> torch.Tensor:
         """Continue stacked forward passes from ``z``, the bias-free pre-activation of layer ``start - 1``."""
         last = len(layers) - 1
         for k in range(start - 1, last):
@@ -96,7 +98,7 @@ class MLPBatchProblem(ProbeProblem):
             total = torch.zeros(len(chunk), dtype=torch.float64, device=self.device)
             for rows in self._sample_slices():
                 z = torch.matmul(self.x[rows], layers[0][:, :, :-1].transpose(1, 2))
-                total += self._squared_error(self._stack_outputs(layers, z, 1), rows)
+                total += self._squared_error(self.stack_outputs(layers, z, 1), rows)
             result.append(total / self.y.numel())
         return check_finite(torch.cat(result), self.description)
 
@@ -125,7 +127,7 @@ class MLPBatchProblem(ProbeProblem):
                 dz = torch.matmul(self.x[rows], d_first)
                 base = self._first_preact[rows]
                 z = torch.cat([base + dz, dz.neg_().add_(base)])
-                both += self._squared_error(self._stack_outputs(layers, z, 1), rows)
+                both += self._squared_error(self.stack_outputs(layers, z, 1), rows)
             both /= self.y.numel()
             plus.append(both[: len(chunk)])
             minus.append(both[len(chunk):])
@@ -175,3 +177,48 @@ class MLPBatchProblem(ProbeProblem):
             groups[str(k)] = slice(start, start + rows * cols)
             start += rows * cols
         return groups
+
+
+class MLPProbe:
+    """Teacher and student for one (dim, seed), and the batch problems they define: the probe's
+    batches (:meth:`batch`), or any inputs with any student weights (:meth:`problem`, the trainer's)."""
+
+    def __init__(self, spec: MLPSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 memory_budget_mb: float = 16.0, fused: bool = False):
+        self.spec = spec
+        self.fused = fused
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.memory_budget_mb = memory_budget_mb
+        self.teacher = draw_teacher(spec)
+        self.student = init_layers(spec.dim, spec.depth, spec.init_scale,
+                                   generator("student", spec.seed, spec.dim, spec.depth))
+
+    @classmethod
+    def from_compute(cls, spec: MLPSpec, compute: Compute) -> "MLPProbe":
+        """On ``compute``'s device, in its dtype, with its MLP memory budget and fused kernel."""
+        return cls(spec, device=compute.device, dtype=compute.dtype, memory_budget_mb=compute.budget_mb("mlp"),
+                   fused=compute.fused)
+
+    def batch_seed_parts(self, b: int) -> tuple:
+        return ("batch", self.spec.dim, self.spec.seed, b)
+
+    def problem(self, x: torch.Tensor, student: list[torch.Tensor] | None = None,
+                description: str = "MLP batch") -> MLPBatchProblem:
+        """The loss of ``student`` (default: the probe's) on inputs ``x`` (float64) labelled by the teacher."""
+        y = mlp_forward(self.teacher, x, self.spec.activation)
+        cast = dict(device=self.device, dtype=self.dtype)
+        return MLPBatchProblem(
+            x=x.to(**cast), y=y.to(**cast), layers=[layer.to(**cast) for layer in student or self.student],
+            activation=self.spec.activation, memory_budget_mb=self.memory_budget_mb, fused=self.fused,
+            description=description,
+        )
+
+    def batch(self, b: int) -> MLPBatchProblem:
+        """Batch ``b`` of the probe."""
+        if not 0 <= b < self.spec.num_batches:
+            raise IndexError(f"batch {b} out of range 0..{self.spec.num_batches - 1}")
+        # Inputs are drawn on the CPU in float64 so a seed gives the same batch on every device and dtype.
+        x = torch.randn(self.spec.batch_size, self.spec.dim, generator=generator(*self.batch_seed_parts(b)),
+                        dtype=torch.float64)
+        return self.problem(x, description=f"MLP dim={self.spec.dim} seed={self.spec.seed} batch={b}")

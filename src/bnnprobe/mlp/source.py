@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from ..device import Compute
 from ..study import ProbeSource, ProblemSet
-from .teacher_student import MLPProbe, MLPSpec
+from .network import MLPSpec
+from .problem import MLPProbe
 
 
 class MLPProblemSet(ProblemSet):
     def __init__(self, spec: MLPSpec, compute: Compute):
-        self.probe = MLPProbe(spec, device=compute.device, dtype=compute.dtype,
-                              memory_budget_mb=compute.budget_mb("mlp"), fused=compute.fused)
+        self.probe = MLPProbe.from_compute(spec, compute)
         self.key = {"dim": spec.dim, "seed": spec.seed}
         self.num_batches = spec.num_batches
         self.description = f"MLP dim={spec.dim} seed={spec.seed}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..naming import NAME_PATTERN, STE_VARIANTS
+from ..estimators.registry import check_name, family_of
 
 
 class ScheduleError(ValueError):
@@ -32,7 +32,7 @@ class Schedule:
     @property
     def is_single_ste(self) -> bool:
         """A run of one STE throughout: the runs the phase probe looks at."""
-        return self.then is None and self.first.startswith("ste-")
+        return self.then is None and family_of(self.first).name == "ste"
 
     def estimator_at(self, switched: bool) -> str:
         return self.then if switched and self.then is not None else self.first
@@ -48,14 +48,10 @@ def parse_schedule(text: str) -> Schedule:
     for part in parts:
         if not part:
             raise ScheduleError(f"schedule {text!r} has an empty side: write 'A>B' with two estimator names")
-        if not NAME_PATTERN.match(part):
-            raise ScheduleError(f"schedule {text!r}: {part!r} is not an estimator (cdg, nes-<even population>, "
-                                f"guided-es or ste-<{'|'.join(STE_VARIANTS)}>)")
-        if part.startswith("nes-"):
-            population = int(part.split("-", 1)[1])
-            if population < 2 or population % 2 or part != f"nes-{population}":
-                raise ScheduleError(f"schedule {text!r}: NES population of {part!r} must be an even number >= 2 "
-                                    "written without leading zeros")
+        try:
+            check_name(part)
+        except ValueError as error:
+            raise ScheduleError(f"schedule {text!r}: {error}") from None
     if len(parts) == 2 and parts[0] == parts[1]:
         raise ScheduleError(f"schedule {text!r} switches to the estimator it already uses")
     return Schedule(*parts)

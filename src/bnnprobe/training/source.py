@@ -15,7 +15,7 @@ import torch
 from ..device import Compute
 from ..io import load_torch
 from ..mlp.source import MLPProblemSet
-from ..mlp.teacher_student import MLPSpec, unpack
+from ..mlp.network import MLPSpec, unpack
 from ..study import ProbeSource
 
 SNAPSHOT_KEYS = ("snapshots", "phase", "schedule")

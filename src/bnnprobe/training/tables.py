@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ..analysis.tables import ci95_halfwidth
+from ..analysis.stats import LARGER, SMALLER, Paired, ci95_halfwidth, paired, paired_difference
 
 CURVES_COLUMNS = ["schedule", "dim", "seed", "step", "estimator", "train_loss", "val_loss", "cumulative_loss_evals",
                   "seconds", "switch_step"]
@@ -75,29 +75,21 @@ def switch_comparisons(curves: pd.DataFrame) -> pd.DataFrame:
         for dim in sorted(set(runs.loc[schedule].index.get_level_values("dim"))):
             a, b = runs.loc[(first, dim)], runs.loc[(schedule, dim)]
             seeds = sorted(set(a.index) & set(b.index))
-            diff = np.array([b[s] - a[s] for s in seeds])
-            n = len(diff)
-            mean = float(diff.mean()) if n else math.nan
-            std = float(diff.std(ddof=1)) if n > 1 else math.nan
-            half = float(ci95_halfwidth(pd.Series([std / math.sqrt(n) if n else math.nan]), pd.Series([n]))[0])
+            d = paired([b[s] - a[s] for s in seeds])
+            n = d.n
             rows.append({"schedule": schedule, "alone": first, "dim": dim, "n": n,
                          "final_val_loss_alone": float(a[seeds].mean()) if n else math.nan,
                          "final_val_loss_switch": float(b[seeds].mean()) if n else math.nan,
-                         "difference_mean": mean, "difference_ci95_low": mean - half,
-                         "difference_ci95_high": mean + half})
+                         "difference_mean": d.mean, "difference_ci95_low": d.low,
+                         "difference_ci95_high": d.high})
     return pd.DataFrame(rows, columns=["schedule", "alone", "dim", "n", "final_val_loss_alone", "final_val_loss_switch",
                                        "difference_mean", "difference_ci95_low", "difference_ci95_high"])
 
 
 def _verdict(row) -> str:
-    low, high = row.difference_ci95_low, row.difference_ci95_high
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "cannot say (one seed: no confidence interval)"
-    if high < 0:
-        return "**lower**"
-    if low > 0:
-        return "**higher**"
-    return "not clearly different (the CI includes 0)"
+    """The verdict of a row's difference (:mod:`bnnprobe.analysis.stats`), bold where the CI excludes 0."""
+    word = Paired(row.difference_mean, row.difference_ci95_low, row.difference_ci95_high, row.n, 0, 0).verdict
+    return f"**{word}**" if word in (LARGER, SMALLER) else word
 
 
 def findings_markdown(comparisons: pd.DataFrame, final: pd.DataFrame) -> str:
@@ -148,14 +140,10 @@ def cosine_trend(phase_runs: pd.DataFrame) -> pd.DataFrame:
             continue
         init, end = cos.loc["init"], cos.loc["end"]
         pairs = init.index.intersection(end.index)
-        diff = (end.loc[pairs] - init.loc[pairs]).dropna().to_numpy()
-        n = len(diff)
-        mean = float(diff.mean()) if n else math.nan
-        half = float(ci95_halfwidth(pd.Series([diff.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan]),
-                                    pd.Series([n]))[0])
-        rows.append({"schedule": schedule, "dim": dim, "n": n, "cos_init": float(init.loc[pairs].mean()),
-                     "cos_end": float(end.loc[pairs].mean()), "difference_mean": mean,
-                     "difference_ci95_low": mean - half, "difference_ci95_high": mean + half})
+        d = paired_difference(end, init)
+        rows.append({"schedule": schedule, "dim": dim, "n": d.n, "cos_init": float(init.loc[pairs].mean()),
+                     "cos_end": float(end.loc[pairs].mean()), "difference_mean": d.mean,
+                     "difference_ci95_low": d.low, "difference_ci95_high": d.high})
     return pd.DataFrame(rows)
 
 
@@ -186,14 +174,12 @@ def phase_findings_markdown(trend: pd.DataFrame, rankings: pd.DataFrame) -> str:
     else:
         lines += ["Cosine of each run's own STE gradient to CDG's, at the end of training minus at initialisation, "
                   "paired over seeds x batches (the same batches at both phases), mean and Student-t 95% CI.", "",
-                  "| schedule | dim | pairs | cos at init | cos at end | change (95% CI) | the cosine |",
+                  "| schedule | dim | pairs | cos at init | cos at end | change (95% CI) | the cosine at the end is |",
                   "|---|---|---|---|---|---|---|"]
         for row in trend.itertuples():
-            low, high = row.difference_ci95_low, row.difference_ci95_high
-            verdict = ("cannot say (one pair)" if not (math.isfinite(low) and math.isfinite(high)) else
-                       "**falls**" if high < 0 else "**rises**" if low > 0 else "does not clearly change")
             lines.append(f"| `{row.schedule}` | {row.dim} | {row.n} | {row.cos_init:.3f} | {row.cos_end:.3f} | "
-                         f"{row.difference_mean:+.3f} [{low:+.3f}, {high:+.3f}] | {verdict} |")
+                         f"{row.difference_mean:+.3f} [{row.difference_ci95_low:+.3f}, "
+                         f"{row.difference_ci95_high:+.3f}] | {_verdict(row)} |")
         falls = int((trend.difference_ci95_high < 0).sum())
         rises = int((trend.difference_ci95_low > 0).sum())
         lines += ["", f"The STE's agreement with CDG fell as training proceeded at {falls} of {len(trend)} "

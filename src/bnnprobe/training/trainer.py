@@ -30,8 +30,8 @@ import torch
 from ..device import Compute
 from ..estimators import estimate
 from ..io import atomic_path, load_torch
-from ..mlp.problem import MLPBatchProblem
-from ..mlp.teacher_student import MLPProbe, MLPSpec, mlp_forward, pack, unpack
+from ..mlp.network import MLPSpec, pack, unpack
+from ..mlp.problem import MLPBatchProblem, MLPProbe
 from ..problem import NonFiniteLossError
 from ..seeding import generator
 from .schedule import parse_schedule, plateaued
@@ -118,8 +118,7 @@ class StudentTrainer:
         missing = {self.schedule.first, self.schedule.then} - set(settings) - {None}
         if missing:
             raise ValueError(f"no settings for {sorted(missing)}")
-        self.probe = MLPProbe(spec.mlp_spec(), device=compute.device, dtype=compute.dtype,
-                              memory_budget_mb=compute.budget_mb("mlp"))
+        self.probe = MLPProbe.from_compute(spec.mlp_spec(), compute)
         self.shapes = [tuple(layer.shape) for layer in self.probe.student]
         self.theta = torch.nn.Parameter(pack(self.probe.student).clone())  # float64 master weights, CPU
         if spec.optimizer == "sgd":
@@ -133,12 +132,9 @@ class StudentTrainer:
 
     # ---- problems ----------------------------------------------------------------------------
     def _problem(self, x: torch.Tensor, what: str) -> MLPBatchProblem:
-        y = mlp_forward(self.probe.teacher, x, self.spec.activation)
-        cast = dict(device=self.compute.device, dtype=self.compute.dtype)
-        layers = [t[0].to(**cast) for t in unpack(self.theta.detach()[None], self.shapes)]
-        return MLPBatchProblem(x.to(**cast), y.to(**cast), layers, self.spec.activation,
-                               memory_budget_mb=self.compute.budget_mb("mlp"),
-                               description=f"training dim={self.spec.dim} seed={self.spec.seed} {what}")
+        """The loss of the current weights on inputs ``x``, on the job's device with its fused kernel."""
+        layers = [t[0] for t in unpack(self.theta.detach()[None], self.shapes)]
+        return self.probe.problem(x, layers, f"training dim={self.spec.dim} seed={self.spec.seed} {what}")
 
     def batch_problem(self, step: int) -> MLPBatchProblem:
         x = torch.randn(self.spec.batch_size, self.spec.dim, dtype=torch.float64,

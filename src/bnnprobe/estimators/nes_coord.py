@@ -17,7 +17,7 @@ Gaussian is 1/sigma^2 for mu and 2/sigma^2 for sigma, so the natural gradients a
 equal, the natural gradient for mu is the plain one times sigma^2: the same direction.
 
 As M grows, ``-grad_mu J`` tends to the *smoothed coordinate gradient*
-``g_i = d/dmu E_z[L(w + (mu + sigma z) e_i)]`` at mu = 0, which :func:`smoothed` returns exactly
+``g_i = d/dmu E_z[L(w + (mu + sigma z) e_i)]`` at mu = 0, which :func:`bnnprobe.estimators.smoothed.smoothed` returns exactly
 where the problem has a closed form (the MLP: :mod:`bnnprobe.mlp.flips`).
 
 Noise: per block of ``COORD_BLOCK`` coordinates, from its own derived seed, drawn on the CPU in
@@ -75,12 +75,5 @@ def nes_coordinate(problem: ProbeProblem, samples: int, sigma: float, seed_parts
     return grad_mu.to(device=problem.device, dtype=problem.dtype), {k: v.float() for k, v in extras.items()}
 
 
-def smoothed(problem: ProbeProblem, sigma: float) -> torch.Tensor:
-    """The exact smoothed coordinate gradient, from the problem's closed form."""
-    if not sigma > 0:
-        raise ValueError(f"the smoothing sigma must be > 0, got {sigma}")
-    grad = problem.smoothed_coordinate_gradient(sigma)
-    if grad is None:
-        raise NotImplementedError(f"{problem.description} has no closed form of the smoothed coordinate gradient "
-                                  "(the MLP probe has one); drop 'smoothed' from this probe's estimators")
-    return grad
+def compute(problem: ProbeProblem, settings: dict, seed_parts: tuple) -> tuple[torch.Tensor, dict]:
+    return nes_coordinate(problem, settings["samples"], settings["sigma"], seed_parts)

@@ -1,4 +1,4 @@
-"""The teacher/student networks of the log's probe: a binary-activation MLP.
+"""The networks of the MLP probe: a binary-activation MLP, its spec, and pure functions on its layers.
 
 Every layer is ``dim`` wide (input, hidden and output); hidden activations are hard
 binary (:mod:`bnnprobe.binary`), the output layer is linear. A *teacher* with
@@ -25,6 +25,7 @@ import torch
 
 from ..binary import SurrogateParams, binary_ste, get_activation
 from ..seeding import generator
+
 
 @dataclass(frozen=True)
 class MLPSpec:
@@ -112,38 +113,3 @@ def mlp_forward(layers: list[torch.Tensor], x: torch.Tensor, activation: str, st
             return z
         h = act.hard(z) if ste is None else binary_ste(z, act, ste, ste_params)
     raise AssertionError("unreachable")
-
-
-class MLPProbe:
-    """Teacher and student for one (dim, seed); :meth:`batch` yields batch problems deterministically."""
-
-    def __init__(self, spec: MLPSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 memory_budget_mb: float = 16.0, fused: bool = False):
-        self.spec = spec
-        self.fused = fused
-        self.device = torch.device(device)
-        self.dtype = dtype
-        self.memory_budget_mb = memory_budget_mb
-        self.teacher = draw_teacher(spec)
-        self.student = init_layers(spec.dim, spec.depth, spec.init_scale,
-                                   generator("student", spec.seed, spec.dim, spec.depth))
-
-    def batch_seed_parts(self, b: int) -> tuple:
-        return ("batch", self.spec.dim, self.spec.seed, b)
-
-    def batch(self, b: int):
-        """Batch ``b``'s :class:`~bnnprobe.mlp.problem.MLPBatchProblem`."""
-        from .problem import MLPBatchProblem
-
-        if not 0 <= b < self.spec.num_batches:
-            raise IndexError(f"batch {b} out of range 0..{self.spec.num_batches - 1}")
-        # Inputs are drawn on the CPU in float64 so a seed gives the same batch on every device and dtype.
-        x = torch.randn(self.spec.batch_size, self.spec.dim, generator=generator(*self.batch_seed_parts(b)),
-                        dtype=torch.float64)
-        y = mlp_forward(self.teacher, x, self.spec.activation)
-        cast = dict(device=self.device, dtype=self.dtype)
-        return MLPBatchProblem(
-            x=x.to(**cast), y=y.to(**cast), layers=[layer.to(**cast) for layer in self.student],
-            activation=self.spec.activation, memory_budget_mb=self.memory_budget_mb, fused=self.fused,
-            description=f"MLP dim={self.spec.dim} seed={self.spec.seed} batch={b}",
-        )

@@ -1,0 +1,168 @@
+"""Every estimator family, declared once (torch-free: the Snakefile and the config check import it).
+
+A *family* is a set of estimator names that share one definition: ``nes-500`` and ``nes-2000``
+are the family ``nes`` at two populations. Each entry says how its names are written, which
+config section holds its options and which knob (sigma or eps) is its study axis, how a name and
+the config become the settings of one estimate, which module computes it, how many loss
+evaluations one estimate takes by definition, whether it wants a GPU and whether it draws noise.
+
+Everything else is derived from this table: the name and instance regexes (the config check and
+the wildcard constraints), schedule parsing, the settings a job receives as params, the code a
+job tracks (its module and what that imports), the GPU a rule asks for, and the cost model.
+
+To add a family: write ``estimators/<module>.py`` with ``compute(problem, settings, seed_parts)``
+returning the loss gradient (or ``(gradient, extras)``), add an entry to :data:`FAMILIES`, and
+its section to ``workflow/schemas/config.schema.yaml`` (``docs/architecture.md`` has the checklist).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+STE_VARIANTS = ("vanilla", "steep", "swishsign", "polynomial")
+
+
+def _count(name: str) -> int:
+    """The number a name ends with: ``nes-500`` -> 500."""
+    return int(name.rsplit("-", 1)[1])
+
+
+def _surrogate(config: dict, variant: str | None) -> dict:
+    """The surrogate parameters an STE variant reads (guided ES, ``variant`` None, reads both)."""
+    out = {}
+    if variant in ("steep", None):
+        out["steep_k"] = float(config["ste"]["steep_k"])
+    if variant in ("swishsign", None):
+        out["swishsign_beta"] = float(config["ste"]["swishsign_beta"])
+    return out
+
+
+@dataclass(frozen=True)
+class Family:
+    """One estimator family (see the module docstring)."""
+
+    name: str
+    pattern: str  # the regex of its names, no anchors, no groups
+    module: str  # bnnprobe.estimators.<module>.compute(problem, settings, seed_parts)
+    settings: Callable[[str, float | None, dict], dict]  # (name, knob value or None, config) -> settings
+    loss_evals: Callable[[dict, int], int]  # (settings, coordinates) -> loss evaluations of one estimate
+    example: str  # a name of the family, the one the cost model measures
+    knob: str | None = None  # its study axis: "sigma" or "eps"
+    section: str | None = None  # the config section that holds the knob
+    count: str | None = None  # what the number in its names counts
+    pairs: bool = True  # that number is an even number >= 2 (antithetic pairs), else any number >= 1
+    backward_passes: Callable[[dict], int] = lambda settings: 0  # backprop passes (STE gradients) of one estimate
+    gpu: bool = False  # worth a GPU when the study has one (many loss evaluations per estimate)
+    stochastic: bool = False  # draws noise (seeded from the job's seed parts)
+    closed_form_only: bool = False  # needs the MLP's closed form: not on a ResNet layer
+    optimiser: bool = False  # updates the weights itself in training (its own state and rules), not by SGD/Adam
+
+    def work(self, settings: dict, n_coords: int) -> float:
+        """Cost of one estimate in loss evaluations, a backprop pass counted as two."""
+        return self.loss_evals(settings, n_coords) + 2 * self.backward_passes(settings)
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in [
+    Family("cdg", r"cdg", "cdg",
+           settings=lambda name, eps, config: {"eps": eps, "scheme": config["cdg"]["scheme"]},
+           loss_evals=lambda s, n: n + 1 if s["scheme"] == "forward" else 2 * n,
+           example="cdg", knob="eps", section="cdg"),
+    Family("nes", r"nes-[0-9]+", "nes",
+           settings=lambda name, sigma, config: {"population": _count(name), "sigma": sigma,
+                                                 "fitness_shaping": bool(config["nes"]["fitness_shaping"])},
+           loss_evals=lambda s, n: s["population"],
+           example="nes-64", knob="sigma", section="nes", count="population", gpu=True, stochastic=True),
+    Family("nes-coord", r"nes-coord-[0-9]+", "nes_coord",
+           settings=lambda name, sigma, config: {"samples": _count(name), "sigma": sigma},
+           loss_evals=lambda s, n: s["samples"] * n,
+           example="nes-coord-500", knob="sigma", section="nes", count="samples per coordinate", gpu=True,
+           stochastic=True),
+    Family("ste", rf"ste-(?:{'|'.join(STE_VARIANTS)})", "ste",
+           settings=lambda name, _, config: {"variant": name.split("-", 1)[1],
+                                             **_surrogate(config, name.split("-", 1)[1])},
+           loss_evals=lambda s, n: 1, backward_passes=lambda s: 1,
+           example="ste-vanilla"),
+    Family("guided-es", r"guided-es", "guided_es",
+           settings=lambda name, sigma, config: {
+               "population": int(config["guided_es"]["population"]), "sigma": sigma,
+               "alpha": float(config["guided_es"]["alpha"]), "beta": float(config["guided_es"]["beta"]),
+               "guides": list(config["guided_es"]["guides"]), **_surrogate(config, None)},
+           loss_evals=lambda s, n: s["population"] + len(s["guides"]), backward_passes=lambda s: len(s["guides"]),
+           example="guided-es", knob="sigma", section="guided_es", gpu=True, stochastic=True),
+    Family("fogzo", r"fogzo-[0-9]+", "fogzo",
+           settings=lambda name, eps, config: {"directions": _count(name), "eps": eps,
+                                               "beta": float(config["fogzo"]["beta"]),
+                                               "guide": config["fogzo"]["guide"], **_surrogate(config, None)},
+           loss_evals=lambda s, n: 2 * s["directions"] + 1, backward_passes=lambda s: 1,
+           example="fogzo-4", knob="eps", section="fogzo", count="directions", pairs=False, stochastic=True),
+    Family("snes", r"snes-[0-9]+", "snes",
+           settings=lambda name, sigma, config: {"samples": _count(name), "sigma": sigma,
+                                                 "fitness_shaping": bool(config["snes"]["fitness_shaping"]),
+                                                 "eta_sigma": config["snes"]["eta_sigma"]},
+           loss_evals=lambda s, n: s["samples"],
+           example="snes-64", knob="sigma", section="snes", count="samples", gpu=True, stochastic=True,
+           optimiser=True),
+    Family("smoothed", r"smoothed", "smoothed",
+           settings=lambda name, sigma, config: {"sigma": sigma},
+           loss_evals=lambda s, n: n + 1,  # computed from the flips like exact CDG, at about its cost
+           example="smoothed", knob="sigma", section="smoothed", closed_form_only=True),
+]}
+
+NAME_REGEX = "|".join(f.pattern for f in FAMILIES.values())
+NAME_PATTERN = re.compile(rf"^(?:{NAME_REGEX})$")
+_FAMILY_PATTERNS = [(re.compile(rf"^(?:{f.pattern})$"), f) for f in FAMILIES.values()]
+
+
+def _spell(fam: Family) -> str:
+    """How a family's names are written: ``nes-<population>``, ``ste-<vanilla|steep|...>``."""
+    return fam.pattern.replace("[0-9]+", f"<{fam.count}>").replace("(?:", "<").replace(")", ">")
+
+
+def _names(fam: Family, number: str) -> list[str]:
+    """The family's names, with ``number`` for its count."""
+    head, _, alternatives = fam.pattern.replace("[0-9]+", number).partition("(?:")
+    return [head + a for a in alternatives.rstrip(")").split("|")] if alternatives else [head]
+
+
+def suggestion(text: str) -> str:
+    """``" (did you mean 'ste-vanilla'?)"`` for a misspelled name, or ``""``."""
+    number = "".join(re.findall(r"[0-9]", text)) or "500"
+    known = [name for fam in FAMILIES.values() for name in _names(fam, number)]
+    close = difflib.get_close_matches(text, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def family_of(name: str) -> Family:
+    """The family of estimator ``name``; a :class:`ValueError` saying the valid spellings if none."""
+    for pattern, fam in _FAMILY_PATTERNS:
+        if pattern.match(name):
+            return fam
+    raise ValueError(f"{name!r} is not an estimator{suggestion(str(name))}: write one of {', '.join(map(_spell, FAMILIES.values()))}")
+
+
+def check_name(name: str) -> Family:
+    """:func:`family_of`, and the number in a name is an even count written without leading zeros."""
+    fam = family_of(name)
+    if fam.count:
+        prefix, digits = name.rsplit("-", 1)
+        count = int(digits)
+        if fam.pairs and (count < 2 or count % 2):
+            raise ValueError(f"the {fam.count} of {name!r} must be an even number >= 2 (antithetic pairs)")
+        if count < 1:
+            raise ValueError(f"the {fam.count} of {name!r} must be at least 1")
+        if digits != str(count):  # nes-050 and nes-50 would be one estimator computed twice
+            raise ValueError(f"write {name!r} as '{prefix}-{count}'")
+    return fam
+
+
+def knob_families() -> dict[str, Family]:
+    """The families with a study axis, by name."""
+    return {name: f for name, f in FAMILIES.items() if f.knob}
+
+
+def knob_sections() -> list[tuple[str, str]]:
+    """Every (config section, knob) pair that holds a study axis, once each."""
+    return list(dict.fromkeys((f.section, f.knob) for f in knob_families().values()))
