@@ -16,11 +16,13 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 
 
-# Snakemake's own YAML error names no line: read the config once ourselves first.
-from bnnprobe.config import ConfigError, read_yaml
+# Snakemake's own YAML error names no line and keeps the last of a key written twice: read every
+# config file once ourselves first.
+from bnnprobe.config import ConfigError, read_config_file
 
 try:
-    read_yaml(REPO / "config.yaml")
+    for path in [REPO / "config.yaml", *workflow.overwrite_configfiles]:
+        read_config_file(path)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 

@@ -1,6 +1,7 @@
 """Invalid configs are rejected with a message naming the key (library level and before any Snakemake job)."""
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -161,13 +162,27 @@ def test_bad_training_schedules_fail_before_any_job(schedule, message):
         validate_config(broken(_set(["training", "schedules"], ["cdg", schedule])))
 
 
-def test_training_window_and_switch_step_are_checked():
-    with pytest.raises(ConfigError, match="training.plateau.window"):
-        validate_config(broken(_set(["training", "plateau"], {"window": 0})))
+def test_training_patience_and_switch_step_are_checked():
+    with pytest.raises(ConfigError, match="training.plateau.patience"):
+        validate_config(broken(_set(["training", "plateau"], {"patience": 0})))
     with pytest.raises(ConfigError, match="training.switch_at"):
         validate_config(broken(lambda c: c["training"].update(switch_at=5000, steps=100)))
-    config = validate_config(broken(lambda c: c["probe"].update(dims=[2, 8])))
+    config = validate_config(broken(lambda c: (c["probe"].update(dims=[2, 8]), c["training"].pop("dims"))))
     assert config["training"]["dims"] == [2, 8] and config["training"]["schedules"][0] == "ste-vanilla"
+    assert config["training"]["precision"]["dims"] == [8]  # the largest training dim
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t.update(eval_every=500, steps=100), "training.eval_every.*only at its start and end"),
+    (lambda t: t["tuning"].update(seeds=[0, 1000]) if "tuning" in t else t.update(tuning={"seeds": [0, 1000]}), "training.tuning.seeds.*disjoint"),
+    (lambda t: t.update(controls=["cdg>ste-vanilla"]), "training.controls\\[0\\]"),
+    (lambda t: t.update(lr="fast"), "training.lr"),
+    (lambda t: t.update(precision={"dims": [7]}), "training.precision.dims\\[0\\]"),
+    (lambda t: t.update(schedules=["ste-vanilla>nes-coord-51"]), "samples per coordinate"),
+])
+def test_bad_training_settings_fail_before_any_job(edit, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(broken(lambda c: edit(c["training"])))
 
 
 AXIS_MISTAKES = [
@@ -196,10 +211,10 @@ def test_axes_expand_to_one_instance_per_value():
     from bnnprobe.config import mlp_probe_instances, reference_values
     from bnnprobe.naming import settings_for, split_instance
 
-    config = validate_config(broken(lambda c: c.update(
+    config = validate_config(broken(lambda c: (c.pop("training"), c.update(
         estimators=["nes-50", "nes-50_sigma0.5", "ste-vanilla", "guided-es"],
         cdg={"eps": [0.01, 1e-05]}, nes={"sigma": [0.01, 0.001]},
-        figures={"panels": [{"title": "t", "estimators": ["nes-50"]}]})))
+        figures={"panels": [{"title": "t", "estimators": ["nes-50"]}]}))))
     assert mlp_probe_instances(config) == [
         "cdg_eps0.01", "cdg_eps1e-05", "nes-50_sigma0.01", "nes-50_sigma0.001", "nes-50_sigma0.5", "ste-vanilla",
         "guided-es_sigma0.01", "smoothed_sigma0.01", "smoothed_sigma0.001", "smoothed_sigma0.5"]
@@ -210,3 +225,38 @@ def test_axes_expand_to_one_instance_per_value():
     assert split_instance("nes-coord-500_sigma0.1") == ("nes-coord-500", "sigma", 0.1)
     assert reference_values(config, mlp_probe_instances(config)) == {
         "cdg": 0.01, "guided-es": 0.01, "nes-50": 0.01, "smoothed": 0.01}
+
+
+@pytest.mark.parametrize("text,message", [
+    ("nes:\n  sigma: 0.1\nnes:\n  sigma: 0.2\n", r"c\.yaml is not valid YAML, line 3.*'nes' appears twice \(first at line 1\)"),
+    ("probe:\n  batch_size: 10\n  batch_size: 20\n", r"'batch_size' appears twice"),
+    ("", r"c\.yaml is empty"),
+    ("- a\n- b\n", r"c\.yaml holds a list, not a mapping"),
+])
+def test_config_files_refuse_duplicate_keys_and_non_mappings_naming_the_file(tmp_path, text, message):
+    from bnnprobe.config import read_config_file
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        read_config_file(path)
+
+
+def test_nested_config_overrides_are_typed_as_yaml_reads_them(tmp_path):
+    """Snakemake reads a nested --config value with YAML's base loader (every scalar a string)."""
+    import subprocess
+    import sys
+
+    from bnnprobe.config import typed_overrides
+
+    assert typed_overrides({"nes": {"sigma": ["0.02", "0.2"], "fitness_shaping": "true"}, "steps": "5",
+                            "probe": {"activation": "sign"}}) == {
+        "nes": {"sigma": [0.02, 0.2], "fitness_shaping": True}, "steps": "5", "probe": {"activation": "sign"}}
+    cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", "-s", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "probe", "--configfile", str(REPO / ".test" / "config.yaml"),
+           "--config", "nes={sigma: [0.02, 0.2]}", "probe={dims: [2, 4]}"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # 11 instances (nes-10 and nes-coord-10 at both sigmas, the smoothed gradient at those and guided ES's 0.01,
+    # cdg at 2 eps, ste-vanilla, guided-es): one gradient job each
+    assert re.search(r"^probe_gradients\s+11$", result.stdout, flags=re.M), result.stdout

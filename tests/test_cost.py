@@ -11,7 +11,7 @@ from bnnprobe.cost import cost_table, project
 from conftest import REPO
 
 # rules -> the cost table's stages
-STAGES = {"probe": ["probe_gradients", "probe_sweep"], "training": ["training_run"],
+STAGES = {"probe": ["probe_gradients", "probe_sweep"], "training": ["training_run", "training_tune", "training_precision"],
           "phase probe": ["training_probe_gradients", "training_probe_sweep"],
           "finetune": ["finetune_pretrain", "finetune_xnor"], "layer probe": ["layerprobe_gradients", "layerprobe_sweep"]}
 
@@ -61,3 +61,24 @@ def test_the_gpu_benchmark_runs_quick_on_a_cpu():
     assert result.returncode == 0, result.stderr[-3000:]
     for line in ("NES-200 dim 8", "exact CDG dim 8", "XNOR-ResNet-18 width 8", "layer probe NES-20", "| total |"):
         assert line in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--configfile", "missing.yaml"], "config file missing.yaml does not exist"),
+    (["--configfile", "config.yaml", "--measured", "/nonexistent"], "--measured /nonexistent is not a folder"),
+    (["--configfile", "config.yaml", "BAD"], "did you mean 'ste-vanilla'"),
+])
+def test_the_cost_command_refuses_bad_input_in_one_line(args, message, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("estimators: [cdg, ste-vanila]\n")
+    args = [str(bad) if a == "BAD" else a for a in args]
+    result = subprocess.run([sys.executable, "-m", "bnnprobe.cost", *args], capture_output=True, text=True,
+                            cwd=REPO, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_job_hours_read_as_minutes_hours_or_days():
+    from bnnprobe.cost import readable_hours
+
+    assert readable_hours(0.5) == "30.0 min" and readable_hours(5) == "5.0 h" and readable_hours(147000) == "6,125 days"

@@ -57,3 +57,14 @@ def test_links_point_to_files_of_the_repository(doc):
     for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
         assert (doc.parent / target).exists(), f"{doc.name} links to {target}, which does not exist"
     assert "../shared" not in text and "session" not in text.lower(), doc.name
+
+
+def test_the_laptop_command_installs_what_the_report_needs():
+    """`snakemake --report` imports pygments, which snakemake does not install: the extra the README's first
+    command installs must bring it."""
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    first = re.search(r"```bash\n(.*?)\n```", (REPO / "README.md").read_text(), flags=re.S).group(1)
+    assert ".[workflow]" in first and "--configfile workflow/presets/quick.yaml" in first
+    assert any(dep.startswith("pygments") for dep in extras["workflow"])

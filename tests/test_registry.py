@@ -92,7 +92,7 @@ def test_gpu_resources_follow_the_registry_flag(tmp_path):
     override.write_text(textwrap.dedent(f"""
         estimators: {names}
         compute: {{device: cuda}}
-        training: {{schedules: {[EXAMPLES[n] for n in sorted(FAMILIES)]}, probe: {{schedules: []}}}}
+        training: {{schedules: {[EXAMPLES[n] for n in sorted(FAMILIES)]}, controls: [], probe: {{schedules: []}}}}
         """))
     cmd = [sys.executable, "-m", "snakemake", "--dry-run", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "probe", "training", "--configfile", str(REPO / ".test" / "config.yaml"), str(override)]
@@ -113,7 +113,7 @@ def test_gpu_resources_follow_the_registry_flag(tmp_path):
 def test_a_schedule_with_any_family_passes_the_config_check():
     for name in FAMILIES:
         schedule = f"{'cdg' if name != 'cdg' else 'ste-vanilla'}>{EXAMPLES[name]}"
-        config = load_config(REPO / "config.yaml", {"training": {"schedules": [schedule]}})
+        config = load_config(REPO / "config.yaml", {"training": {"schedules": [schedule], "controls": []}})
         assert config["training"]["schedules"] == [schedule]
     with pytest.raises(ConfigError, match=r"training.schedules\[0\].*'ste-vanila'.*did you mean 'ste-vanilla'"):
-        load_config(REPO / "config.yaml", {"training": {"schedules": ["ste-vanila>cdg"]}})
+        load_config(REPO / "config.yaml", {"training": {"schedules": ["ste-vanila>cdg"], "controls": []}})

@@ -161,50 +161,72 @@ def test_layer_probe_tables_and_figures(done):
 def test_training_tables_findings_and_figures(done):
     training = TINY["training"]
     curves = pd.read_csv(done / "results/tables/training_curves.csv")
-    evaluations = training["steps"] // training["eval_every"] + 1
-    assert len(curves) == len(training["schedules"]) * 2 * 2 * evaluations  # schedules x dims x seeds x evaluations
     assert set(curves.schedule) == set(training["schedules"])
-    switched = curves[curves.schedule == "ste-vanilla>cdg"]
-    for (dim, seed), run in switched.groupby(["dim", "seed"]):
-        if run.switch_step.notna().any():  # after the switch, the estimator in use is CDG
-            at = run.switch_step.iloc[0]
-            assert set(run[run.step > at].estimator) == {"cdg"} and set(run[run.step <= at].estimator) == {"ste-vanilla"}
+    runs = pd.read_csv(done / "results/tables/training_runs.csv")
+    assert len(runs) == len(training["schedules"]) * 2 * 2  # schedules x dims x seeds
+    for run in runs.itertuples():
+        curve = curves[(curves.schedule == run.schedule) & (curves.dim == run.dim) & (curves.seed == run.seed)]
+        firsts = {s.split(">")[0] for s in training["schedules"] if ">" in s}
+        if run.schedule in firsts:  # a switch's first estimator, alone, trains to the cap whatever its plateau
+            assert curve.step.max() == training["steps"]
+        elif ">" not in run.schedule:  # any other single estimator stops at its plateau
+            assert curve.step.max() == (run.plateau_step if run.plateau_reached else training["steps"])
+        elif pd.notna(run.then_plateau_step):  # a switch stops at its second estimator's plateau
+            assert curve.step.max() == run.then_plateau_step
+        if pd.notna(run.switch_step):  # after the switch, the estimator in use is the second one
+            first, then = run.schedule.split(">")
+            assert set(curve[curve.step > run.switch_step].estimator) <= {then}
+            assert set(curve[curve.step <= run.switch_step].estimator) == {first}
+    # each estimator at the lr its tuning chose for that dim
+    lr = pd.read_csv(done / "results/tables/training_lr.csv")
+    assert set(lr.seed) == set(training["tuning"]["seeds"]) and not set(lr.seed) & set(training["seeds"])
+    chosen = lr[lr.chosen].drop_duplicates(["estimator", "dim"]).set_index(["estimator", "dim"]).lr
+    for run in runs.itertuples():
+        first = run.schedule.split(">")[0]
+        assert run.lr == chosen[(first, run.dim)]
     final = pd.read_csv(done / "results/tables/training_final.csv")
-    assert len(final) == 3 * 2 and (final.n == 2).all()
+    assert len(final) == len(training["schedules"]) * 2 and (final.n == 2).all()
     for row in final.itertuples():  # the mean of the seeds' last validation losses, recomputed from the curves
-        runs = curves[(curves.schedule == row.schedule) & (curves.dim == row.dim)]
-        last = runs[runs.step == training["steps"]].val_loss
+        at = curves[(curves.schedule == row.schedule) & (curves.dim == row.dim)]
+        last = at.sort_values("step").groupby("seed").val_loss.last()
         assert row.final_val_loss_mean == pytest.approx(last.mean())
-        assert row.final_val_loss_ci95_low < row.final_val_loss_mean < row.final_val_loss_ci95_high
+    comparisons = pd.read_csv(done / "results/tables/training_comparisons.csv")
+    assert {"first alone", "second alone", "control"} <= set(comparisons.role)
+    assert set(comparisons.axis) == {"steps", "cost", "seconds"}
+    precision = pd.read_csv(done / "results/tables/training_precision.csv")
+    assert set(precision.schedule) == set(training["precision"]["schedules"])
     findings = (done / "results/tables/findings_training.md").read_text()
-    assert "`ste-vanilla>cdg`" in findings and "comparisons" in findings and "along STE training" in findings
-    for name in ["val_loss_vs_step", "val_loss_vs_loss_evals", "phase_probe_ste-vanilla"]:
+    for heading in ("Do the runs reach a minimum?", "get worse as its run approaches the plateau",
+                    "Does switching at the plateau pay?", "lowest loss per unit cost"):
+        assert heading in findings
+    figures = ["val_loss_vs_step", "val_loss_vs_cost_dim2", "val_loss_vs_cost_dim3", "lr_tuning",
+               "phase_probe_ste-vanilla"]
+    for name in figures:
         assert (done / f"results/figures/training/{name}.png").stat().st_size > 10_000
 
 
-def test_the_probe_along_training_has_every_phase_and_reuses_the_init_probe(done):
+def test_the_probe_along_training_has_every_phase_and_layer(done):
     from bnnprobe.probes import PHASES
 
-    phases = pd.read_csv(done / "results/tables/training_probe_runs.csv")
+    phases = pd.read_csv(done / "results/tables/training_probe_runs.csv", dtype={"step_layer": str})
     assert set(phases.schedule) == {"ste-vanilla"}  # the single-STE schedules of the tiny config
     # the configured estimators, with CDG and the smoothed coordinate gradient (the cosine references)
     assert set(phases.phase) == set(PHASES) and set(phases.estimator) == {"cdg", "nes-10", "ste-vanilla", "smoothed"}
+    assert set(phases.step_layer) == {"all", "1", "3"}  # every step layer of the probe
     assert phases[phases.estimator == "smoothed"].cos_to_smoothed.dropna().to_list() == pytest.approx(
         [1.0] * int(phases[phases.estimator == "smoothed"].cos_to_smoothed.notna().sum()))
-    assert phases[phases.estimator == "nes-10"].cos_to_smoothed.notna().any()
     assert (phases[phases.phase == "init"].step == 0).all()
-    assert (phases[phases.phase == "end"].step == TINY["training"]["steps"]).all()
-    # phase init is the MLP probe's own rows, not computed again
-    key = ["estimator", "dim", "seed", "batch", "lr"]
+    # phase init is the probe's initialisation on the probe's batches: the MLP probe's own rows
+    key = ["estimator", "dim", "seed", "batch", "lr", "step_layer"]
     init = phases[phases.phase == "init"].set_index(key).sort_index()
     probe = pd.read_csv(done / "results/tables/probe_runs.csv", dtype={"step_layer": str})
-    # the MLP probe's steps of all layers at the reference sigma/eps (the phase probe runs at those)
-    probe = probe[probe.reference_setting & (probe.step_layer == "all")].set_index(key).sort_index()
+    probe = probe[probe.reference_setting].set_index(key).sort_index()
     probe = probe[probe.index.get_level_values("estimator").isin(["cdg", "nes-10", "ste-vanilla", "smoothed"])]
-    pd.testing.assert_series_equal(init.loss_decrease, probe.loss_decrease)
-    assert not list((done / "results/training/probe/gradients").rglob("init.pt"))
-    best = pd.read_csv(done / "results/tables/training_probe_best.csv")
-    assert len(best) == 4 * len(PHASES) * 2  # estimators x phases x dims
+    common = init.index.intersection(probe.index)
+    assert len(common) > 100
+    pd.testing.assert_series_equal(init.loss_decrease.loc[common], probe.loss_decrease.loc[common])
+    trend = pd.read_csv(done / "results/tables/training_probe_trend.csv", dtype={"step_layer": str})
+    assert set(trend.measure) == {"cos_to_cdg", "cos_to_smoothed"} and set(trend.step_layer) == {"all", "1", "3"}
 
 
 def test_gradient_record_has_documented_keys(done):
@@ -306,7 +328,7 @@ def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
     assert record["settings"]["sigma"] == 0.02
 
 
-PROBED = ("f25", "f50", "plateau", "end")  # the phases the probe along training computes (init: the MLP probe)
+PROBED = ("init", "f25", "f50", "plateau", "end")  # the phases the probe along training computes
 
 
 def phase_records(estimator: str) -> set:
@@ -336,7 +358,8 @@ def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
                          | phase_records("cdg") | phase_records("nes-10") | phase_records("ste-vanilla")
                          | phase_records("smoothed"))
     runs = {p.split("/")[3] for p in rewritten if p.startswith("results/training/runs/")}
-    assert runs == {"ste-vanilla", "ste-vanilla_to_cdg"}  # not the CDG-only schedule
+    # every schedule that runs an STE (FOGZO's directions are drawn around one), not CDG or SNES alone
+    assert runs == {"ste-vanilla", "ste-vanilla_to_cdg", "ste-vanilla_to_fogzo-2", "ste-vanilla_to_ste-steep"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -383,10 +406,14 @@ def test_editing_an_estimator_module_reruns_exactly_the_gradients_that_load_it(d
     assert expected or module not in ("cdg.py", "ste.py", "nes.py")
 
 
-def test_editing_figures_redraws_every_figure_and_nothing_else(done):
-    rewritten = rewritten_after_editing(done, "analysis/figures.py")
+def test_editing_figures_redraws_exactly_the_figures_drawn_with_it(done):
     figures = {p for p in mtimes(done) if p.startswith("results/figures/")}
-    assert rewritten == figures and len(figures) >= 8
+    training = {p for p in figures if p.startswith("results/figures/training/")}
+    # the probes' and finetunes' figures are drawn with analysis/figures.py; the training study owns its own
+    rewritten = rewritten_after_editing(done, "analysis/figures.py")
+    assert rewritten == figures - training and len(rewritten) >= 8
+    rewritten = rewritten_after_editing(done, "training/figures.py")
+    assert rewritten == training and len(training) >= 4
 
 
 @pytest.mark.parametrize("edit,key", [

@@ -74,6 +74,28 @@ def _key(path) -> str:
     return text or "<top level>"
 
 
+def typed_overrides(overrides: Mapping) -> dict:
+    """Snakemake's ``--config key=value`` overrides with their nested values typed as YAML reads them.
+
+    Snakemake types a top-level value (``--config steps=5``) but reads a nested one with YAML's base
+    loader, which leaves every scalar a string (``--config 'nes={sigma: 0.1}'`` gives ``"0.1"``); this reads
+    those strings again with the safe loader. A top-level string stays a string."""
+    def typed(value, nested):
+        if isinstance(value, Mapping):
+            return {k: typed(v, True) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [typed(v, True) for v in value]
+        if nested and isinstance(value, str):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+            return parsed if isinstance(parsed, (bool, int, float)) or parsed is None else value
+        return value
+
+    return {key: typed(value, False) for key, value in overrides.items()}
+
+
 def deep_update(base: dict, overrides: Mapping) -> dict:
     """Merge ``overrides`` into ``base`` the way Snakemake merges --configfile: dicts recursively, the rest replaced."""
     for key, value in overrides.items():
@@ -168,40 +190,14 @@ def _check_semantics(config: dict) -> None:
         if layerprobe["layer"] != "auto" and layerprobe["layer"] not in layers:
             raise ConfigError(f"invalid config: key 'layerprobe.layer': {layerprobe['layer']!r} is not a convolution or "
                               f"linear layer of the XNOR-ResNet-18; choose auto or one of {', '.join(layers)}")
-    training = config.get("training")
-    if training is not None:
-        from .training.schedule import ScheduleError, parse_schedule
+    if config.get("training") is not None:
+        from .training.checks import TrainingConfigError, check_training
 
-        for i, text in enumerate(training["schedules"]):
-            try:
-                parse_schedule(text)
-            except ScheduleError as error:
-                raise ConfigError(f"invalid config: key 'training.schedules[{i}]': {error}") from None
-        training.setdefault("dims", list(config["probe"]["dims"]))
-        training.setdefault("seeds", list(config["probe"]["seeds"]))
-        probe = training["probe"]
-        singles = [t for t in training["schedules"] if parse_schedule(t).is_single_ste]
-        probe.setdefault("schedules", singles)
-        for i, text in enumerate(probe["schedules"]):
-            if text not in singles:
-                raise ConfigError(f"invalid config: key 'training.probe.schedules[{i}]': {text!r} is not a single-STE "
-                                  f"schedule of training.schedules ({singles})")
-        probe.setdefault("estimators", [n for n in config["estimators"] if split_instance(n)[1] is None])
-        _check_estimator_names(probe["estimators"], "training.probe.estimators")
-        known = set(probe_estimators(config))
-        for i, name in enumerate(probe["estimators"]):
-            if name not in known:
-                raise ConfigError(f"invalid config: key 'training.probe.estimators[{i}]': {name!r} is not in the "
-                                  "estimators list (phase init is the MLP probe's rows)")
-        if probe["schedules"]:
-            for key in ("dims", "seeds"):
-                extra = sorted(set(training[key]) - set(config["probe"][key]))
-                if extra:
-                    raise ConfigError(f"invalid config: key 'training.{key}': {extra} not in probe.{key} (phase init "
-                                      "of the probe along training is the MLP probe's rows)")
-        if training["switch_at"] is not None and training["switch_at"] >= training["steps"]:
-            raise ConfigError(f"invalid config: key 'training.switch_at': {training['switch_at']} is not below "
-                              f"training.steps = {training['steps']}")
+        try:
+            check_training(config, [n for n in config["estimators"] if split_instance(n)[1] is None],
+                           set(probe_estimators(config)), _check_estimator_names)
+        except TrainingConfigError as error:
+            raise ConfigError(f"invalid config: {error}") from None
     figures = config["figures"]
     if "panels" not in figures:
         figures["panels"] = [{"title": "all estimators", "estimators": list(config["estimators"])}]
@@ -224,10 +220,25 @@ def probe_layers() -> list[str]:
     return ["stem.0", *blocks, *shortcuts, "head"]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (the plain loader keeps the last one
+    silently: a sigma list could vanish)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (first at line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path):
-    """Parse a YAML file; a syntax error names the file, line and column."""
+    """Parse a YAML file; a syntax error or a key written twice names the file, line and column."""
     try:
-        return yaml.safe_load(Path(path).read_text())
+        return yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -235,11 +246,20 @@ def read_yaml(path: str | Path):
         raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
 
 
+def read_config_file(path: str | Path) -> dict:
+    """A config file: valid YAML (:func:`read_yaml`) whose top level is a mapping of keys."""
+    content = read_yaml(path)
+    if not isinstance(content, dict):
+        what = "is empty" if content is None else f"holds a {type(content).__name__}, not a mapping of keys"
+        raise ConfigError(f"config file {path} {what}")
+    return content
+
+
 def load_config(path: str | Path, overrides: str | Path | Mapping | None = None,
                 schema_path: Path = SCHEMA_PATH) -> dict:
-    config = read_yaml(path)
+    config = read_config_file(path)
     if overrides is not None:
-        extra = overrides if isinstance(overrides, Mapping) else read_yaml(overrides)
+        extra = overrides if isinstance(overrides, Mapping) else read_config_file(overrides)
         deep_update(config, extra or {})
     return validate_config(config, schema_path)
 
@@ -278,9 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m bnnprobe.config config.yaml [override.yaml ...]", file=sys.stderr)
         return 2
     try:
-        config = read_yaml(paths[0])
+        config = read_config_file(paths[0])
         for extra in paths[1:]:
-            deep_update(config, read_yaml(extra) or {})
+            deep_update(config, read_config_file(extra))
         validate_config(config)
     except ConfigError as error:
         print(error, file=sys.stderr)

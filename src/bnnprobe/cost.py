@@ -24,21 +24,23 @@ The model, and where it is crude:
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from .config import (deep_update, mlp_probe_estimators, mlp_probe_instances, probe_estimators, read_yaml,
-                     validate_config)
+from .config import (ConfigError, deep_update, mlp_probe_estimators, mlp_probe_instances, probe_estimators,
+                     read_config_file, validate_config)
 from .estimators.registry import FAMILIES, family_of
 from .naming import settings_for
 
 MEASURE_BATCH = 8192
 # train images, pixels per side, validation images (UCM: Neumann et al.'s split of its 2100 images)
 DATASET_IMAGES = {"digits": (1438, 8, 359), "cifar10": (50000, 32, 10000), "ucm": (1680, 256, 210)}
-STAGE_FOLDERS = {"probe": ("probe/gradients", "probe/sweeps"), "training": ("training/runs",),
+STAGE_FOLDERS = {"probe": ("probe/gradients", "probe/sweeps"),
+                 "training": ("training/runs", "training/tuning", "training/precision"),
                  "phase probe": ("training/probe",), "finetune": ("finetune",), "layer probe": ("layerprobe",)}
 
 
@@ -209,27 +211,45 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
         stages["probe"]["seconds"] += rates["startup"] + sweep
     training = config.get("training")
     if training:
-        from .training.schedule import parse_schedule
+        from .training.schedule import grid_key, parse_schedule
 
-        evaluations = training["steps"] // training["eval_every"] + 1
-        for text in training["schedules"]:
-            schedule = parse_schedule(text)
-            names = [n for n in (schedule.first, schedule.then) if n]
-            for dim in training["dims"]:
-                per_step = sum(_gradient_seconds(n, settings_for(n, config), dim, training["batch_size"], rates,
-                                                 config)
-                               for n in names) / len(names)
+        def run_seconds(names, dim, steps, runs):
+            """``runs`` training runs of ``steps`` steps (a switch: half of them with each estimator; the
+            plateau ends a switch earlier, which this ignores)."""
+            per_step = sum(_gradient_seconds(n, settings_for(n, config), dim, training["batch_size"], rates, config)
+                           for n in names) / len(names)
+            evaluations = steps // training["eval_every"] + 1
+            return runs * (steps * per_step + evaluations * _cost(rates, "eval", dim, training["val_batch_size"]))
+
+        schedules = [parse_schedule(text) for text in training["schedules"]]
+        if training["lr"] == "auto":  # a tuning job per estimator: every dim, lr and tuning seed
+            tuning = training["tuning"]
+            for name in dict.fromkeys(n for s in schedules for n in s.estimators):
+                lrs = len(tuning["grid"][grid_key(name, training["optimizer"])]) + 1  # about one extension
                 stages["training"]["jobs"] += 1
-                stages["training"]["seconds"] += rates["startup"] + len(training["seeds"]) * (
-                    training["steps"] * per_step
-                    + evaluations * _cost(rates, "eval", dim, training["val_batch_size"]))
-        phases = 4  # f25, f50, plateau, end (init is the MLP probe's)
+                stages["training"]["seconds"] += rates["startup"] + sum(
+                    run_seconds([name], dim, tuning["steps"], lrs * len(tuning["seeds"])) for dim in training["dims"])
+        for schedule in schedules:  # a job per schedule: every dim and seed
+            stages["training"]["jobs"] += 1
+            stages["training"]["seconds"] += rates["startup"] + sum(
+                run_seconds(schedule.estimators, dim, training["steps"], len(training["seeds"]))
+                for dim in training["dims"])
+        precision_steps = training["precision"]["steps"] or training["steps"]
+        for text in training["precision"]["schedules"]:  # the first seed twice, float32 and float64
+            stages["training"]["jobs"] += 1
+            stages["training"]["seconds"] += rates["startup"] + sum(
+                run_seconds(parse_schedule(text).estimators, dim, precision_steps, 2)
+                for dim in training["precision"]["dims"])
+        phases = 5  # init, f25, f50, plateau, end
+        phase_lr = {**config, "lr": {**config["lr"], "fine": {**config["lr"]["fine"], **training["probe"]["fine"]}}}
         for _ in training["probe"]["schedules"]:
             for name in mlp_probe_estimators({"estimators": training["probe"]["estimators"]}):
                 settings = settings_for(name, config)
-                work = sum(len(training["seeds"]) * phases * p["num_batches"] * (
+                batches = training["probe"]["num_batches"] or p["num_batches"]
+                work = sum(len(training["seeds"]) * phases * batches * (
                     _gradient_seconds(name, settings, dim, p["batch_size"], rates, config)
-                    + _sweep_evals(config) * _cost(rates, "eval", dim, p["batch_size"])) for dim in training["dims"])
+                    + len(p["step_layers"]) * _sweep_evals(phase_lr) * _cost(rates, "eval", dim, p["batch_size"]))
+                    for dim in training["dims"])
                 stages["phase probe"]["jobs"] += 2
                 stages["phase probe"]["seconds"] += 2 * rates["startup"] + work
     finetune = config.get("finetune")
@@ -279,6 +299,15 @@ def measured_seconds(benchmarks: Path) -> dict[str, float]:
     return totals
 
 
+def readable_hours(hours: float) -> str:
+    """Job-hours as a person reads them: minutes below an hour, days above two."""
+    if hours < 1:
+        return f"{hours * 60:.1f} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:,.0f} days"
+
+
 def cost_table(stages: dict, measured: dict | None = None) -> str:
     head = "| stage | jobs | projected job-hours |" + (" measured job-hours | projected / measured |" if measured else "")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
@@ -286,13 +315,13 @@ def cost_table(stages: dict, measured: dict | None = None) -> str:
     for stage, values in stages.items():
         hours = values["seconds"] / 3600
         total += hours
-        row = f"| {stage} | {values['jobs']} | {hours:.3g} |"
+        row = f"| {stage} | {values['jobs']} | {readable_hours(hours)} |"
         if measured:
             got = measured.get(stage, 0.0) / 3600
-            row += f" {got:.3g} | {hours / got:.2f} |" if got else " - | - |"
+            row += f" {readable_hours(got)} | {hours / got:.2f} |" if got else " - | - |"
         lines.append(row)
-    lines.append(f"| total | {sum(v['jobs'] for v in stages.values())} | {total:.3g} |" + (
-        f" {sum(measured.values()) / 3600:.3g} | |" if measured else ""))
+    lines.append(f"| total | {sum(v['jobs'] for v in stages.values())} | {readable_hours(total)} |" + (
+        f" {readable_hours(sum(measured.values()) / 3600)} | |" if measured else ""))
     return "\n".join(lines)
 
 
@@ -303,12 +332,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="where to measure the rates (cpu, cuda)")
     parser.add_argument("--measured", type=Path, help="results/benchmarks of a finished run to compare with")
     args = parser.parse_args(argv)
-    merged = read_yaml(args.configfile[0])
-    for extra in args.configfile[1:]:
-        deep_update(merged, read_yaml(extra) or {})
-    config = validate_config(merged)
+    try:
+        for path in args.configfile:
+            if not Path(path).is_file():
+                raise ConfigError(f"config file {path} does not exist")
+        merged = read_config_file(args.configfile[0])
+        for extra in args.configfile[1:]:
+            deep_update(merged, read_config_file(extra))
+        config = validate_config(merged)
+        if args.measured is not None and not args.measured.is_dir():
+            raise ConfigError(f"--measured {args.measured} is not a folder (give the results/benchmarks of a finished run)")
+        import torch
+
+        if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"--device {args.device}: no CUDA device is visible here; measure on cpu or on a GPU machine")
+    except (ConfigError, ValueError, RuntimeError) as error:
+        print(f"python -m bnnprobe.cost: {error}", file=sys.stderr)
+        return 2
     rates = measure_rates(config, args.device)
-    print(f"rates measured on {args.device}: job start-up {rates['startup']:.1f} s")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"rates measured on {args.device} under the machine's current load (1-minute load average {load:.1f} on "
+          f"{os.cpu_count()} CPUs: a busy machine projects more): job start-up {rates['startup']:.1f} s")
     print(cost_table(project(config, rates), measured_seconds(args.measured) if args.measured else None))
     return 0
 

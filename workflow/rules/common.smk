@@ -6,10 +6,12 @@ import re
 from bnnprobe.codedeps import code_files, module_file
 from bnnprobe.config import (
     ConfigError,
+    deep_update,
     mlp_probe_estimators,
     mlp_probe_instances,
     probe_estimators,
     reference_values,
+    typed_overrides,
     validate_config,
 )
 from bnnprobe.estimators.registry import family_of
@@ -25,12 +27,15 @@ from bnnprobe.naming import (
 from bnnprobe.probes import PHASES, PROBES
 from bnnprobe.training.schedule import (
     SLUG_PATTERN,
+    grid_key,
     parse_schedule,
     schedule_from_slug,
     schedule_slug,
 )
 
 try:
+    # --config overrides of nested keys arrive as strings: type them as YAML would
+    deep_update(config, typed_overrides(workflow.config_settings.config))
     validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
@@ -287,38 +292,115 @@ def layer_specs(wildcards, output):
 # ---- the study along training ---------------------------------------------------------------------
 TRAINING = config["training"]
 TRAINING_SLUGS = [schedule_slug(s) for s in TRAINING["schedules"]]
+TUNED = TRAINING["lr"] == "auto"
+# every estimator a schedule runs, each tuned once (training.lr: auto)
+TRAINING_ESTIMATORS = list(
+    dict.fromkeys(
+        name
+        for text in TRAINING["schedules"]
+        for name in parse_schedule(text).estimators
+    )
+)
+TUNING_TABLES = (
+    expand("results/training/tuning/{estimator}.csv", estimator=TRAINING_ESTIMATORS)
+    if TUNED
+    else []
+)
+PRECISION_SLUGS = [schedule_slug(s) for s in TRAINING["precision"]["schedules"]]
+# the first estimators of the switches, alone: they train on to the cap after their plateau (the others stop)
+TO_CAP = {
+    parse_schedule(s).first for s in TRAINING["schedules"] if parse_schedule(s).switches
+}
+TRAINING_LR_FIGURE = (
+    {
+        "lr": report(
+            "results/figures/training/lr_tuning.png",
+            caption="../report/training.rst",
+            category="Along training",
+        )
+    }
+    if TUNED
+    else {}
+)
 
 
 def schedule_estimators(wildcards):
-    schedule = parse_schedule(schedule_from_slug(wildcards.schedule))
-    return [name for name in (schedule.first, schedule.then) if name is not None]
+    return parse_schedule(schedule_from_slug(wildcards.schedule)).estimators
+
+
+def schedule_tuning(wildcards):
+    """The lr tuning tables a schedule's runs read (none with a fixed lr)."""
+    names = schedule_estimators(wildcards)
+    return (
+        expand("results/training/tuning/{estimator}.csv", estimator=names)
+        if TUNED
+        else []
+    )
 
 
 def training_settings(wildcards):
     return {name: settings_for(name, config) for name in schedule_estimators(wildcards)}
 
 
-def training_specs(wildcards):
-    """The runs of one (schedule, dim) training job: one per seed."""
-    t, p = TRAINING, config["probe"]
+def training_compute():
+    """The probes' compute section with the training study's own dtype."""
+    return {**compute_params(), "dtype": TRAINING["dtype"]}
+
+
+def training_problem():
+    """What a training run's MLP problem depends on besides its dim and seed."""
+    p = config["probe"]
+    return {
+        "batch_size": TRAINING["batch_size"],
+        **{k: p[k] for k in ("activation", "depth", "teacher_seed", "init_scale")},
+    }
+
+
+def tuning_grid(wildcards):
+    return TRAINING["tuning"]["grid"][
+        grid_key(wildcards.estimator, TRAINING["optimizer"])
+    ]
+
+
+def training_spec(schedule, dim, seed):
+    """A training run's spec (bnnprobe.training.trainer.TrainingSpec without its lrs)."""
+    t = TRAINING
+    return {
+        "problem": {"dim": dim, "seed": seed, "num_batches": 1, **training_problem()},
+        "schedule": schedule,
+        "steps": t["steps"],
+        "val_batch_size": t["val_batch_size"],
+        "eval_every": t["eval_every"],
+        "optimizer": t["optimizer"],
+        "patience": t["plateau"]["patience"],
+        "rel_tol": t["plateau"]["rel_tol"],
+        "smooth": t["plateau"]["smooth"],
+        "switch_at": t["switch_at"],
+        "probe_fractions": [0.25, 0.5],
+        "to_cap": schedule in TO_CAP,
+    }
+
+
+def training_specs(wildcards, output):
+    """The spec of each run a training job writes, read off its curve's path (.../dim<d>/seed<s>/curve.csv)."""
+    schedule = schedule_from_slug(wildcards.schedule)
+    specs = []
+    for curve in output.curves:
+        dim, seed = re.search(r"\bdim(\d+)/seed(\d+)/curve\.csv$", curve).groups()
+        specs.append(training_spec(schedule, int(dim), int(seed)))
+    return specs
+
+
+def precision_specs(wildcards):
+    """The runs a precision job trains twice: the first seed at each precision dim."""
+    schedule = schedule_from_slug(wildcards.schedule)
+    seed, steps = (
+        TRAINING["seeds"][0],
+        TRAINING["precision"]["steps"] or TRAINING["steps"],
+    )
     return [
-        {
-            "dim": int(wildcards.dim),
-            "seed": seed,
-            "schedule": schedule_from_slug(wildcards.schedule),
-            "steps": t["steps"],
-            "batch_size": t["batch_size"],
-            "val_batch_size": t["val_batch_size"],
-            "eval_every": t["eval_every"],
-            "optimizer": t["optimizer"],
-            "lr": t["lr"],
-            "plateau_window": t["plateau"]["window"],
-            "plateau_rel_tol": t["plateau"]["rel_tol"],
-            "switch_at": t["switch_at"],
-            "probe_fractions": [0.25, 0.5],
-            **{k: p[k] for k in ("activation", "depth", "teacher_seed", "init_scale")},
-        }
-        for seed in TRAINING["seeds"]
+        {**training_spec(schedule, dim, seed), "steps": steps, "probe_fractions": []}
+        for dim in TRAINING["precision"]["dims"]
     ]
 
 
@@ -327,7 +409,7 @@ def training_run_gpus(wildcards):
 
 
 def training_mem_mb(wildcards):
-    data_mb = 3 * TRAINING["val_batch_size"] * int(wildcards.dim) * 8 / 2**20
+    data_mb = 3 * TRAINING["val_batch_size"] * max(TRAINING["dims"]) * 8 / 2**20
     return int(budget_mb() * 1.5 + data_mb + 1024)
 
 
@@ -335,7 +417,7 @@ def training_mem_mb(wildcards):
 PHASE_SLUGS = [schedule_slug(s) for s in TRAINING["probe"]["schedules"]]
 # CDG and the smoothed coordinate gradient (at its reference sigma) are the cosine references here too
 PHASE_ESTIMATORS = mlp_probe_estimators({"estimators": TRAINING["probe"]["estimators"]})
-PROBED_PHASES = [p for p in PHASES if p != "init"]  # init: the MLP probe's own records
+PROBED_PHASES = list(PHASES)
 
 
 def phase_specs(wildcards, output):
@@ -351,6 +433,7 @@ def phase_specs(wildcards, output):
                 "dim": int(dim),
                 "seed": int(seed),
                 **{k: p[k] for k in MLP_PROBLEM_KEYS},
+                "num_batches": TRAINING["probe"]["num_batches"] or p["num_batches"],
                 "schedule": schedule_from_slug(wildcards.schedule),
                 "phase": phase,
                 "snapshots": path(

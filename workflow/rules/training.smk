@@ -1,17 +1,59 @@
-# The study along training: the probe's student trained with each schedule, per (schedule, dim) for
-# every seed (one Python start-up per job), then tables, findings and figures.
+# The study along training: each estimator's lr tuned on its own seeds, the probe's student trained with
+# each schedule (a job per schedule: every dim and seed), the same runs in float32 and float64, tables,
+# findings, figures; and the one-step probe at snapshots of the single-STE runs.
+
+
+rule training_tune:
+    input:
+        code=estimator_code("training_tune.py", estimators=lambda wc: [wc.estimator]),
+    output:
+        table="results/training/tuning/{estimator}.csv",
+    log:
+        "results/logs/training/tuning/{estimator}.log",
+    benchmark:
+        "results/benchmarks/training/tuning/{estimator}.tsv"
+    conda:
+        ENV
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=training_mem_mb,
+        gpu=gpu_count,
+    params:
+        dims=TRAINING["dims"],
+        seeds=TRAINING["tuning"]["seeds"],
+        steps=TRAINING["tuning"]["steps"],
+        extensions=TRAINING["tuning"]["extend"],
+        grid=tuning_grid,
+        problem=training_problem(),
+        val_batch_size=TRAINING["val_batch_size"],
+        optimizer=TRAINING["optimizer"],
+        settings=lambda wc: settings_for(wc.estimator, config),
+        compute=training_compute(),
+    script:
+        "../scripts/training_tune.py"
 
 
 rule training_run:
     input:
+        tuning=schedule_tuning,
         code=estimator_code("training_run.py", estimators=schedule_estimators),
     output:
-        curves=path("training_run", seed=TRAINING["seeds"], file="curve.csv"),
-        snapshots=path("training_run", seed=TRAINING["seeds"], file="snapshots.pt"),
+        curves=path(
+            "training_run",
+            dim=TRAINING["dims"],
+            seed=TRAINING["seeds"],
+            file="curve.csv",
+        ),
+        snapshots=path(
+            "training_run",
+            dim=TRAINING["dims"],
+            seed=TRAINING["seeds"],
+            file="snapshots.pt",
+        ),
     log:
-        "results/logs/training/runs/{schedule}/dim{dim}.log",
+        "results/logs/training/runs/{schedule}.log",
     benchmark:
-        "results/benchmarks/training/runs/{schedule}/dim{dim}.tsv"
+        "results/benchmarks/training/runs/{schedule}.tsv"
     conda:
         ENV
     threads: config["compute"]["threads"]
@@ -20,10 +62,36 @@ rule training_run:
         gpu=training_run_gpus,
     params:
         specs=training_specs,
+        lr=TRAINING["lr"],
         settings=training_settings,
-        compute=compute_params(),
+        compute=training_compute(),
     script:
         "../scripts/training_run.py"
+
+
+rule training_precision:
+    input:
+        tuning=schedule_tuning,
+        code=estimator_code("training_precision.py", estimators=schedule_estimators),
+    output:
+        table="results/training/precision/{schedule}.csv",
+    log:
+        "results/logs/training/precision/{schedule}.log",
+    benchmark:
+        "results/benchmarks/training/precision/{schedule}.tsv"
+    conda:
+        ENV
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=training_mem_mb,
+        gpu=training_run_gpus,
+    params:
+        specs=precision_specs,
+        lr=TRAINING["lr"],
+        settings=training_settings,
+        compute=training_compute(),
+    script:
+        "../scripts/training_precision.py"
 
 
 rule training_tables:
@@ -35,10 +103,12 @@ rule training_tables:
             seed=TRAINING["seeds"],
             file="curve.csv",
         ),
+        tuning=TUNING_TABLES,
         code=code("training_tables.py"),
     output:
-        curves=report(
-            "results/tables/training_curves.csv",
+        curves="results/tables/training_curves.csv",
+        runs=report(
+            "results/tables/training_runs.csv",
             caption="../report/training.rst",
             category="Along training",
         ),
@@ -47,8 +117,15 @@ rule training_tables:
             caption="../report/training.rst",
             category="Along training",
         ),
-        switches=report(
-            "results/tables/training_switches.csv",
+        budgets="results/tables/training_budgets.csv",
+        leaders="results/tables/training_budget_leaders.csv",
+        comparisons=report(
+            "results/tables/training_comparisons.csv",
+            caption="../report/training.rst",
+            category="Along training",
+        ),
+        lr=report(
+            "results/tables/training_lr.csv",
             caption="../report/training.rst",
             category="Along training",
         ),
@@ -59,25 +136,56 @@ rule training_tables:
     localrule: True
     conda:
         ENV
+    params:
+        patience=TRAINING["plateau"]["patience"],
+        smooth=TRAINING["plateau"]["smooth"],
+        controls=TRAINING["controls"],
     script:
         "../scripts/training_tables.py"
+
+
+rule training_precision_table:
+    input:
+        tables=expand(
+            "results/training/precision/{schedule}.csv", schedule=PRECISION_SLUGS
+        ),
+        code=code("training_precision_table.py"),
+    output:
+        table=report(
+            "results/tables/training_precision.csv",
+            caption="../report/training.rst",
+            category="Along training",
+        ),
+    log:
+        "results/logs/training/precision.log",
+    localrule: True
+    conda:
+        ENV
+    script:
+        "../scripts/training_precision_table.py"
 
 
 rule training_figures:
     input:
         curves=rules.training_tables.output.curves,
+        lr=rules.training_tables.output.lr,
         code=code("training_figures.py"),
     output:
+        **TRAINING_LR_FIGURE,
         vs_step=report(
             "results/figures/training/val_loss_vs_step.png",
             caption="../report/training.rst",
             category="Along training",
         ),
-        vs_evals=report(
-            "results/figures/training/val_loss_vs_loss_evals.png",
-            caption="../report/training.rst",
-            category="Along training",
-        ),
+        vs_cost=[
+            report(
+                f"results/figures/training/val_loss_vs_cost_dim{dim}.png",
+                caption="../report/training.rst",
+                category="Along training",
+                labels={"figure": "validation loss vs cost", "num_dim": str(dim)},
+            )
+            for dim in TRAINING["dims"]
+        ],
     log:
         "results/logs/training/figures.log",
     benchmark:
@@ -85,6 +193,8 @@ rule training_figures:
     localrule: True
     conda:
         ENV
+    params:
+        dims=TRAINING["dims"],
     script:
         "../scripts/training_figures.py"
 
@@ -172,8 +282,8 @@ rule training_probe_sweep:
         source=PROBES["phase"].source,
         groups=phase_groups,
         coarse_lrs=config["lr"]["coarse"],
-        fine=config["lr"]["fine"],
-        step_layers=["all"],
+        fine={**config["lr"]["fine"], **TRAINING["probe"]["fine"]},
+        step_layers=config["probe"]["step_layers"],
         compute=compute_params(),
     script:
         "../scripts/sweeps.py"
@@ -188,12 +298,6 @@ rule training_probe_tables:
             estimator=PHASE_ESTIMATORS,
             dim=TRAINING["dims"],
             phase=PROBED_PHASES,
-        ),
-        init_sweeps=path(
-            "probe_sweep",
-            grid=GRIDS,
-            estimator=[reference_instance(name, config) for name in PHASE_ESTIMATORS],
-            dim=TRAINING["dims"],
         ),
         code=code("tables.py"),
     output:
@@ -218,8 +322,6 @@ rule training_probe_tables:
     params:
         probe="phase",
         reference_values=reference_values(config, PHASE_ESTIMATORS),
-        init_schedules=TRAINING["probe"]["schedules"],
-        init_seeds=TRAINING["seeds"],
     script:
         "../scripts/tables.py"
 
@@ -227,7 +329,6 @@ rule training_probe_tables:
 rule training_probe_figures:
     input:
         runs=rules.training_probe_tables.output.runs,
-        best=rules.training_probe_tables.output.best,
         code=code("training_probe_figures.py"),
     output:
         figure=report(
@@ -246,19 +347,27 @@ rule training_probe_figures:
         ENV
     params:
         schedule=lambda wc: schedule_from_slug(wc.schedule),
-        phases=list(PHASES),
     script:
         "../scripts/training_probe_figures.py"
 
 
 rule training_findings:
     input:
-        switches=rules.training_tables.output.switches,
+        runs=rules.training_tables.output.runs,
         final=rules.training_tables.output.final,
+        comparisons=rules.training_tables.output.comparisons,
+        leaders=rules.training_tables.output.leaders,
+        lr=rules.training_tables.output.lr,
+        precision=rules.training_precision_table.output.table if PRECISION_SLUGS else [],
         probe_runs=rules.training_probe_tables.output.runs,
         probe_best=rules.training_probe_tables.output.best,
         code=code("training_findings.py"),
     output:
+        trend=report(
+            "results/tables/training_probe_trend.csv",
+            caption="../report/training.rst",
+            category="Along training",
+        ),
         findings=report(
             "results/tables/findings_training.md",
             caption="../report/training.rst",
@@ -269,16 +378,22 @@ rule training_findings:
     localrule: True
     conda:
         ENV
+    params:
+        patience=TRAINING["plateau"]["patience"],
+        rel_tol=TRAINING["plateau"]["rel_tol"],
+        smooth=TRAINING["plateau"]["smooth"],
     script:
         "../scripts/training_findings.py"
 
 
-# The study along training: curves, final losses with CIs, the probe along training, findings, figures.
+# The study along training: lrs, curves, runs, comparisons at equal cost, the probe along training,
+# findings, figures.
 rule training:
     input:
         rules.training_tables.output,
         rules.training_figures.output,
         rules.training_probe_tables.output,
         rules.training_findings.output,
+        rules.training_precision_table.output if PRECISION_SLUGS else [],
         expand(rules.training_probe_figures.output, schedule=PHASE_SLUGS),
     localrule: True

@@ -14,11 +14,6 @@ from bnnprobe.probes import PROBES  # noqa: E402
 from bnnprobe.analysis.tables import load_table  # noqa: E402
 
 sweeps = [load_table(path) for path in snakemake.input.sweeps]
-if "init_sweeps" in snakemake.input.keys():  # the probe along training: phase init is the MLP probe's rows
-    from bnnprobe.training.tables import init_phase_rows
-
-    sweeps += init_phase_rows((load_table(path) for path in snakemake.input.init_sweeps),
-                              snakemake.params.init_schedules, snakemake.params.init_seeds)
 runs, summary, best = probe_tables(sweeps, PROBES[snakemake.params.probe], dict(snakemake.params.reference_values))
 save_csv(runs, snakemake.output.runs)
 save_csv(summary, snakemake.output.summary)

@@ -11,16 +11,18 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from bnnprobe.io import atomic_path  # noqa: E402
-from bnnprobe.training.tables import (  # noqa: E402
-    cosine_trend,
-    findings_markdown,
-    phase_findings_markdown,
-    ste_rankings,
-)
+from bnnprobe.analysis.tables import load_table  # noqa: E402
+from bnnprobe.io import atomic_path, save_csv  # noqa: E402
+from bnnprobe.training.findings import findings_markdown  # noqa: E402
+from bnnprobe.training.tables import cosine_trend, ste_rankings  # noqa: E402
 
-i = snakemake.input
-text = findings_markdown(pd.read_csv(i.switches), pd.read_csv(i.final))
-text += "\n" + phase_findings_markdown(cosine_trend(pd.read_csv(i.probe_runs)), ste_rankings(pd.read_csv(i.probe_best)))
+i, p = snakemake.input, snakemake.params
+trend = cosine_trend(load_table(i.probe_runs))
+save_csv(trend, snakemake.output.trend)
+lr = pd.read_csv(i.lr)
+text = findings_markdown(pd.read_csv(i.runs), pd.read_csv(i.final), pd.read_csv(i.comparisons),
+                         pd.read_csv(i.leaders), trend, ste_rankings(load_table(i.probe_best)),
+                         rel_tol=p.rel_tol, patience=p.patience, smooth=p.smooth, tuning=lr if len(lr) else None,
+                         precision=pd.read_csv(i.precision) if i.precision else None)
 with atomic_path(snakemake.output.findings) as tmp:
     Path(tmp).write_text(text)

@@ -1,4 +1,4 @@
-"""training_curves.csv, training_final.csv and training_switches.csv from every run's curve (torch-free)."""
+"""The training study's tables from every run's curve and the lr tuning (torch-free)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # bnnprobe from this checkout, in any env
@@ -10,11 +10,18 @@ to_file(snakemake.log[0])
 import pandas as pd  # noqa: E402
 
 from bnnprobe.io import save_csv  # noqa: E402
-from bnnprobe.training.tables import curves_table, final_table, switch_comparisons  # noqa: E402
+from bnnprobe.training import tables  # noqa: E402
+from bnnprobe.training.tuning import TUNING_COLUMNS  # noqa: E402
 
-curves = curves_table(pd.read_csv(path) for path in snakemake.input.curves)
-final = final_table(curves)
-switches = switch_comparisons(curves)
-save_csv(curves, snakemake.output.curves)
-save_csv(final, snakemake.output.final)
-save_csv(switches, snakemake.output.switches)
+curves = tables.curves_table(pd.read_csv(path) for path in snakemake.input.curves)
+runs = tables.runs_table(curves, snakemake.params.patience, snakemake.params.smooth)
+budgets = tables.budgets_table(curves)
+out = snakemake.output
+save_csv(curves, out.curves)
+save_csv(runs, out.runs)
+save_csv(tables.final_table(runs), out.final)
+save_csv(budgets, out.budgets)
+save_csv(tables.budget_leaders(budgets), out.leaders)
+save_csv(tables.comparisons_table(curves, snakemake.params.controls), out.comparisons)
+tuned = [pd.read_csv(path) for path in snakemake.input.tuning]  # none when training.lr is a number
+save_csv(pd.concat(tuned, ignore_index=True) if tuned else pd.DataFrame(columns=TUNING_COLUMNS), out.lr)

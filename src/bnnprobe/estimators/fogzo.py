@@ -40,9 +40,9 @@ def directions(seed_parts: tuple, n: int, n_coords: int, beta: float, guide: tor
     for block, start in enumerate(range(0, n, BLOCK)):
         count = min(BLOCK, n - start)
         gen = generator(*seed_parts, "fogzo", block)
-        signs = torch.randint(0, 2, (BLOCK,), generator=gen, dtype=torch.float64) * 2 - 1
-        noise = torch.randn(BLOCK, n_coords, generator=gen, dtype=torch.float64)
-        rows.append(math.sqrt(beta) * signs[:count, None] * guide + math.sqrt(1 - beta) * noise[:count])
+        signs = torch.randint(0, 2, (count,), generator=gen, dtype=torch.float64) * 2 - 1
+        noise = torch.randn(count, n_coords, generator=gen, dtype=torch.float64)
+        rows.append(math.sqrt(beta) * signs[:, None] * guide + math.sqrt(1 - beta) * noise)
     return torch.cat(rows)
 
 

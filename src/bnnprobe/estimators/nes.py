@@ -13,7 +13,8 @@ jointly. With ``fitness_shaping`` the losses are replaced by rank utilities
 loss (descend with ``w - lr g``), not the natural gradient ``sigma^2 g``: for a
 one-step probe only the direction and the lr scale matter.
 
-Noise: :func:`bnnprobe.estimators.sampling.noise_blocks`.
+Noise: :func:`bnnprobe.estimators.sampling.noise_blocks`, drawn in float32 and cast to the working
+dtype, so float32 and float64 runs of a seed use the same perturbations.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def rank_utilities(losses: torch.Tensor) -> torch.Tensor:
     return utilities
 
 
+def _noise(seed_parts: tuple, n_pairs: int, problem: ProbeProblem):
+    """The noise blocks, drawn in float32 whatever the working dtype and cast to it: a float64 run sees the
+    same perturbations as a float32 one (on the same device: CUDA's generator is not the CPU's)."""
+    for start, noise in noise_blocks(seed_parts, n_pairs, problem.n_coords, problem.device, torch.float32):
+        yield start, noise.to(problem.dtype)
+
+
 def nes(problem: ProbeProblem, population: int, sigma: float, seed_parts: tuple,
         fitness_shaping: bool = False) -> torch.Tensor:
     check_population(population)
@@ -46,12 +54,12 @@ def nes(problem: ProbeProblem, population: int, sigma: float, seed_parts: tuple,
     theta, n_pairs = problem.theta0, population // 2
     acc = torch.zeros(problem.n_coords, dtype=torch.float64, device=problem.device)
     if not fitness_shaping:
-        for _, noise in noise_blocks(seed_parts, n_pairs, problem.n_coords, problem.device, problem.dtype):
+        for _, noise in _noise(seed_parts, n_pairs, problem):
             plus, minus = problem.paired_losses(theta, sigma * noise)
             acc += noise.double().T @ (plus - minus).to(problem.device)
         return (acc / (population * sigma)).to(problem.dtype)
     plus, minus = [], []
-    for _, noise in noise_blocks(seed_parts, n_pairs, problem.n_coords, problem.device, problem.dtype):
+    for _, noise in _noise(seed_parts, n_pairs, problem):
         lp, lm = problem.paired_losses(theta, sigma * noise)
         plus.append(lp)
         minus.append(lm)
@@ -59,7 +67,7 @@ def nes(problem: ProbeProblem, population: int, sigma: float, seed_parts: tuple,
     utilities = rank_utilities(torch.cat([plus, minus]))
     # s_k appears with +s for the "plus" half and -s for the "minus" half
     pair_weight = (utilities[:n_pairs] - utilities[n_pairs:]).to(problem.device)
-    for start, noise in noise_blocks(seed_parts, n_pairs, problem.n_coords, problem.device, problem.dtype):
+    for start, noise in _noise(seed_parts, n_pairs, problem):
         acc += noise.double().T @ pair_weight[start:start + len(noise)]
     return (-acc / sigma).to(problem.dtype)
 

@@ -58,7 +58,9 @@ class Family:
     gpu: bool = False  # worth a GPU when the study has one (many loss evaluations per estimate)
     stochastic: bool = False  # draws noise (seeded from the job's seed parts)
     closed_form_only: bool = False  # needs the MLP's closed form: not on a ResNet layer
-    optimiser: bool = False  # updates the weights itself in training (its own state and rules), not by SGD/Adam
+    # updates the weights itself in training, not by SGD/Adam: its module has
+    # train_step(problem, settings, lr, state, seed_parts) -> (new weights, new state)
+    optimiser: bool = False
 
     def work(self, settings: dict, n_coords: int) -> float:
         """Cost of one estimate in loss evaluations, a backprop pass counted as two."""

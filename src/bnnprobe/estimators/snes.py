@@ -46,11 +46,13 @@ def default_eta_sigma(n_params: int) -> float:
     return (3 + math.log(n_params)) / (5 * math.sqrt(n_params))
 
 
-def _noise(seed_parts: tuple, n_pairs: int, n_coords: int):
-    """Blocks ``(start, z)`` of standard normals (pairs x n_coords, float64, CPU)."""
+def _noise(seed_parts: tuple, n_pairs: int, n_coords: int) -> torch.Tensor:
+    """Standard normals (n_pairs x n_coords, float64, CPU): block b of ``BLOCK`` pairs from its own seed."""
+    blocks = []
     for block, start in enumerate(range(0, n_pairs, BLOCK)):
         gen = generator(*seed_parts, "snes", block)
-        yield start, torch.randn(BLOCK, n_coords, generator=gen, dtype=torch.float64)[: min(BLOCK, n_pairs - start)]
+        blocks.append(torch.randn(min(BLOCK, n_pairs - start), n_coords, generator=gen, dtype=torch.float64))
+    return torch.cat(blocks)
 
 
 def natural_gradients(problem: ProbeProblem, sigma: torch.Tensor, samples: int, seed_parts: tuple,
@@ -60,23 +62,16 @@ def natural_gradients(problem: ProbeProblem, sigma: torch.Tensor, samples: int, 
     check_population(samples)
     n_pairs = samples // 2
     sigma = sigma.double().cpu()
-    plus, minus = [], []
-    for _, z in _noise(seed_parts, n_pairs, problem.n_coords):
-        lp, lm = problem.paired_losses(problem.theta0, (sigma * z).to(device=problem.device, dtype=problem.dtype))
-        plus.append(lp.double().cpu())
-        minus.append(lm.double().cpu())
-    losses = torch.cat([torch.cat(plus), torch.cat(minus)])
+    z = _noise(seed_parts, n_pairs, problem.n_coords)
+    plus, minus = problem.paired_losses(problem.theta0, (sigma * z).to(device=problem.device, dtype=problem.dtype))
+    losses = torch.cat([plus.double().cpu(), minus.double().cpu()])
     if fitness_shaping:
         utilities = rank_utilities(losses)
     else:
         utilities = -(losses - losses.mean()) / samples
-    grad_mu = torch.zeros(problem.n_coords, dtype=torch.float64)
-    grad_sigma = torch.zeros(problem.n_coords, dtype=torch.float64)
-    for start, z in _noise(seed_parts, n_pairs, problem.n_coords):
-        up = utilities[start:start + len(z)]
-        um = utilities[n_pairs + start:n_pairs + start + len(z)]
-        grad_mu += z.T @ (up - um)  # the pair's second sample is -z
-        grad_sigma += (z * z - 1).T @ (up + um)
+    up, um = utilities[:n_pairs], utilities[n_pairs:]
+    grad_mu = z.T @ (up - um)  # the pair's second sample is -z
+    grad_sigma = (z * z - 1).T @ (up + um)
     return grad_mu, grad_sigma
 
 
@@ -90,3 +85,16 @@ def compute(problem: ProbeProblem, settings: dict, seed_parts: tuple) -> torch.T
     sigma = torch.full((problem.n_coords,), float(settings["sigma"]), dtype=torch.float64)
     grad_mu, _ = natural_gradients(problem, sigma, settings["samples"], seed_parts, settings["fitness_shaping"])
     return (-sigma * grad_mu).to(device=problem.device, dtype=problem.dtype)
+
+
+def train_step(problem: ProbeProblem, settings: dict, lr: float, state: torch.Tensor | None,
+               seed_parts: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SNES step in training, from ``mu = problem.theta0`` with step size ``lr`` (eta_mu): the new mu
+    and the new search widths (``state``: sigma per parameter; None starts at ``settings["sigma"]``)."""
+    sigma = state if state is not None else torch.full((problem.n_coords,), float(settings["sigma"]),
+                                                       dtype=torch.float64)
+    eta_sigma = settings["eta_sigma"]
+    eta_sigma = default_eta_sigma(problem.n_coords) if eta_sigma == "auto" else float(eta_sigma)
+    grad_mu, grad_sigma = natural_gradients(problem, sigma, settings["samples"], seed_parts,
+                                            settings["fitness_shaping"])
+    return update(problem.theta0.double().cpu(), sigma, grad_mu, grad_sigma, lr, eta_sigma)

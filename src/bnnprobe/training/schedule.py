@@ -1,8 +1,8 @@
 """Training schedules (torch-free: the config check and the Snakefile use it).
 
 A schedule is one estimator throughout (``ste-vanilla``) or a switch ``A>B``: estimator A
-until its validation loss stops improving (the plateau, :func:`plateaued`) or until a
-fixed step (``training.switch_at``), then estimator B for the rest of the steps.
+until its validation loss stops improving (the plateau, :func:`plateau_reached`) or until a
+fixed step (``training.switch_at``), then estimator B until its own plateau or the step cap.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ class Schedule:
     @property
     def name(self) -> str:
         return self.first if self.then is None else f"{self.first}>{self.then}"
+
+    @property
+    def estimators(self) -> list[str]:
+        """The estimators the schedule runs, in order."""
+        return [name for name in (self.first, self.then) if name is not None]
 
     @property
     def switches(self) -> bool:
@@ -57,17 +62,33 @@ def parse_schedule(text: str) -> Schedule:
     return Schedule(*parts)
 
 
-def plateaued(val_losses: list[float], window: int, rel_tol: float) -> bool:
-    """True once the validation loss improved by less than ``rel_tol`` (relative) over the last
-    ``window`` evaluations: ``(L[-window-1] - L[-1]) / |L[-window-1]| < rel_tol``."""
-    if window < 1:
-        raise ValueError(f"the plateau window must be >= 1 evaluation, got {window}")
-    if len(val_losses) <= window:
+def running_mean(values: list[float], window: int) -> list[float]:
+    """Each value replaced by the mean of it and the ``window - 1`` before it (fewer at the start)."""
+    return [sum(values[max(0, i - window + 1):i + 1]) / (i + 1 - max(0, i - window + 1)) for i in range(len(values))]
+
+
+def plateau_reached(val_losses: list[float], patience: int, rel_tol: float, smooth: int = 1) -> bool:
+    """True once the best-so-far validation loss stopped improving: on the loss averaged over the last
+    ``smooth`` evaluations, the best of the last ``patience`` evaluations is not below the best before them
+    by more than ``rel_tol`` (relative): ``min(S[-patience:]) > min(S[:-patience]) - rel_tol * |min(S[:-patience])|``.
+
+    A rule on the best loss so far cannot be triggered by a spike up; averaging first keeps a loss that
+    merely fluctuates from setting new records by chance (the best of a noisy sequence keeps creeping
+    down), and a steady decline of more than ``rel_tol`` per ``patience`` evaluations never triggers it."""
+    if patience < 1 or smooth < 1:
+        raise ValueError(f"the plateau patience and smoothing must be >= 1 evaluation, got {patience}, {smooth}")
+    if len(val_losses) < patience + smooth:  # the best before the window is a full average
         return False
-    past, now = val_losses[-window - 1], val_losses[-1]
-    if past == 0:
-        return True  # nothing left to improve
-    return (past - now) / abs(past) < rel_tol
+    values = running_mean(list(val_losses), smooth) if smooth > 1 else list(val_losses)
+    before, recent = min(values[:-patience]), min(values[-patience:])
+    return recent > before - rel_tol * abs(before)
+
+
+def grid_key(name: str, optimizer: str) -> str:
+    """The lr grid an estimator is tuned on (``training.tuning.grid``): its own when it is an optimiser of
+    its own (SNES), else the training optimiser's."""
+    fam = family_of(name)
+    return fam.name if fam.optimiser else optimizer
 
 
 SLUG_SWITCH = "_to_"
