@@ -112,7 +112,7 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
 def test_layer_names_match_the_model():
     import torch
 
-    from bnnprobe.config import probe_layers
+    from bnnprobe.layerprobe.checks import probe_layers
     from bnnprobe.finetune.resnet import ResNet18
 
     model = ResNet18(10, width=2, in_channels=3, image_size=32, binary=True)

@@ -178,18 +178,13 @@ def _check_semantics(config: dict) -> None:
     if finetune is not None and not finetune["runs"]:
         raise ConfigError("invalid config: key 'finetune.runs': no runs (give at least one, or drop the "
                           "finetune section)")
-    layerprobe = config.get("layerprobe")
-    if layerprobe is not None:
-        _check_estimator_names(layerprobe["estimators"], "layerprobe.estimators")
-        for i, name in enumerate(layerprobe["estimators"]):
-            if family_of(name).closed_form_only:
-                raise ConfigError(f"invalid config: key 'layerprobe.estimators[{i}]': {name!r} has a closed form for "
-                                  "the MLP probe only (a ResNet layer's loss is no sum of steps along a coordinate); "
-                                  "use nes-coord-<M>, its sampled version")
-        layers = probe_layers()
-        if layerprobe["layer"] != "auto" and layerprobe["layer"] not in layers:
-            raise ConfigError(f"invalid config: key 'layerprobe.layer': {layerprobe['layer']!r} is not a convolution or "
-                              f"linear layer of the XNOR-ResNet-18; choose auto or one of {', '.join(layers)}")
+    if config.get("layerprobe") is not None:
+        from .layerprobe.checks import LayerProbeConfigError, check_layerprobe
+
+        try:
+            check_layerprobe(config["layerprobe"], _check_estimator_names)
+        except LayerProbeConfigError as error:
+            raise ConfigError(f"invalid config: {error}") from None
     if config.get("training") is not None:
         from .training.checks import TrainingConfigError, check_training
 
@@ -208,16 +203,6 @@ def _check_semantics(config: dict) -> None:
                 raise ConfigError(f"invalid config: key 'figures.panels[{i}].estimators[{j}]': {name!r} is not "
                                   "a plain name in the estimators list (panels show each estimator at its "
                                   "reference sigma/eps)")
-
-
-def probe_layers() -> list[str]:
-    """Names of the XNOR-ResNet-18's convolution and linear layers, the layers a layer probe can
-    step (torch-free: the Snakefile checks ``layerprobe.layer`` with it before any finetune; a test
-    compares it with the model's modules). Blocks 0..7 are ``BN, act, conv, BN, act, conv``; the
-    first block of stages 2-4 (blocks 2, 4, 6) has a 1x1 shortcut conv."""
-    blocks = [f"blocks.{block}.body.{index}" for block in range(8) for index in (2, 5)]
-    shortcuts = [f"blocks.{block}.shortcut.0" for block in (2, 4, 6)]
-    return ["stem.0", *blocks, *shortcuts, "head"]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

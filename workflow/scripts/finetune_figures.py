@@ -9,7 +9,7 @@ to_file(snakemake.log[0])
 
 import pandas as pd  # noqa: E402
 
-from bnnprobe.analysis import figures  # noqa: E402
+from bnnprobe.finetune import figures  # noqa: E402
 from bnnprobe.io import save_figure  # noqa: E402
 
 paths = iter(snakemake.input.metrics)

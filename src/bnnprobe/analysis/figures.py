@@ -1,4 +1,5 @@
-"""The study's figures, drawn from the tidy tables (never from raw gradients).
+"""The probes' figures (the MLP probe's, and the helpers the layer probe's use), drawn from the tidy
+tables (never from raw gradients). The finetunes and the training study draw their own.
 
 Error bars are Student-t 95% confidence intervals over (seed, batch) observations.
 Loss decreases span orders of magnitude: their axis is logarithmic, or symmetric-log
@@ -23,7 +24,8 @@ def _style(name: str) -> dict:
     return {"marker": "o", "linewidth": 1.2}
 
 
-def _errorbar(ax, frame: pd.DataFrame, x: str, name: str) -> None:
+def errorbar(ax, frame: pd.DataFrame, x: str, name: str) -> None:
+    """One estimator's mean loss decrease against ``x`` with its 95% CI (a probe's summary rows)."""
     frame = frame.sort_values(x)
     mean = frame["loss_decrease_mean"].to_numpy()
     low, high = frame["loss_decrease_ci95_low"].to_numpy(), frame["loss_decrease_ci95_high"].to_numpy()
@@ -31,7 +33,7 @@ def _errorbar(ax, frame: pd.DataFrame, x: str, name: str) -> None:
     ax.errorbar(frame[x], mean, yerr=yerr, label=name, capsize=3, **_style(name))
 
 
-def _loss_axis(ax, values: np.ndarray) -> None:
+def loss_axis(ax, values: np.ndarray) -> None:
     """Log y where every value is positive, else symmetric-log (linear within 1% of the largest)."""
     values = np.asarray(values, dtype=float)
     finite = values[np.isfinite(values)]
@@ -54,9 +56,9 @@ def _panel_figure(frame: pd.DataFrame, panels: list[dict], x: str, xlabel: str, 
     for ax, panel in zip(axes, panels):
         shown = frame[frame["estimator"].isin(panel["estimators"])]
         for name in panel["estimators"]:
-            _errorbar(ax, shown[shown["estimator"] == name], x, name)
+            errorbar(ax, shown[shown["estimator"] == name], x, name)
         ax.set_xscale("log", base=log_base)
-        _loss_axis(ax, shown["loss_decrease_mean"].to_numpy())
+        loss_axis(ax, shown["loss_decrease_mean"].to_numpy())
         ax.set(title=panel["title"], xlabel=xlabel)
         ax.legend(fontsize=8)
     axes[0].set_ylabel(LOSS_DECREASE)
@@ -80,13 +82,13 @@ def best_vs_dim(best: pd.DataFrame):
     """Best loss decrease (best lr per estimator and dim) vs dim."""
     fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
     for name, frame in best.groupby("estimator", sort=True):
-        _errorbar(ax, frame, "dim", name)
+        errorbar(ax, frame, "dim", name)
     edge = best[best["best_lr_at_edge"]]
     if len(edge):  # the optimum may lie outside the grid: these values are lower bounds
         ax.scatter(edge["dim"], edge["loss_decrease_mean"], s=160, facecolors="none", edgecolors="red",
                    linewidths=1.2, label="best lr at the grid's edge", zorder=5)
     ax.set_xscale("log", base=2)
-    _loss_axis(ax, best["loss_decrease_mean"].to_numpy())
+    loss_axis(ax, best["loss_decrease_mean"].to_numpy())
     ax.set(title="Best loss decrease over the lr grid vs num_dim", xlabel="num_dim (neurons per layer)",
            ylabel=LOSS_DECREASE + " at the best lr")
     ax.legend(fontsize=8)
@@ -127,9 +129,9 @@ def best_per_layer(best: pd.DataFrame):
     for ax, layer in zip(axes, layers):
         at = best[best["step_layer"].astype(str) == layer]
         for name, frame in at.groupby("estimator", sort=True):
-            _errorbar(ax, frame, "dim", name)
+            errorbar(ax, frame, "dim", name)
         ax.set_xscale("log", base=2)
-        _loss_axis(ax, at["loss_decrease_mean"].to_numpy())
+        loss_axis(ax, at["loss_decrease_mean"].to_numpy())
         ax.set(title="all layers" if layer == "all" else f"layer {layer} only"
                + (" (linear output)" if layer == layers[-1] and layer != "all" else ""),
                xlabel="num_dim (neurons per layer)")
@@ -162,8 +164,8 @@ def sigma_eps(best: pd.DataFrame, runs: pd.DataFrame):
         top, bottom = axes[0][column], axes[1][column]
         shown = best[(best["dim"] == dim) & best["estimator"].isin(swept)]
         for name, frame in shown.groupby("estimator", sort=True):
-            _errorbar(top, frame, "knob", name)
-        _loss_axis(top, shown["loss_decrease_mean"].to_numpy())
+            errorbar(top, frame, "knob", name)
+        loss_axis(top, shown["loss_decrease_mean"].to_numpy())
         top.set(xscale="log", title=f"num_dim = {dim}", xlabel="sigma (eps for CDG)")
         _cosine_axis(bottom, per_gradient[per_gradient["dim"] == dim], "cos_to_smoothed", "knob", "smoothed")
         bottom.set(xscale="log", xlabel="sigma (eps for CDG)")
@@ -171,60 +173,4 @@ def sigma_eps(best: pd.DataFrame, runs: pd.DataFrame):
     axes[1][0].set_ylabel("cos(g, smoothed gradient)\n(at g's sigma; CDG: the reference one)")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle("Sigma and eps as study axes: one step with all coordinates (mean, 95% CI over seeds x batches)")
-    return fig
-
-
-def finetune_curves(frames: list):
-    """Training loss and validation accuracy per epoch for each (run, seed) of the finetunes."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
-    for run, seed, frame in frames:
-        label = f"{run['id']} seed {seed}"
-        loss_ax.plot(frame["epoch"], frame["train_loss"], label=label)
-        acc_ax.plot(frame["epoch"], frame["val_acc"], label=label)
-    loss_ax.set(yscale="log", xlabel="epoch", ylabel="training loss (cross-entropy, log scale)",
-                title="XNOR finetune: training loss")
-    acc_ax.set(xlabel="epoch", ylabel="validation accuracy (fraction)", ylim=(0, 1),
-               title="XNOR finetune: validation accuracy")
-    acc_ax.legend(fontsize=7)
-    return fig
-
-
-def layer_lr_curves(summary: pd.DataFrame, panels: list[dict]):
-    """Layer probe: loss decrease vs lr, one row of estimator-group panels per finetune run."""
-    run_ids = list(dict.fromkeys(summary["run_id"]))
-    fig, axes = plt.subplots(len(run_ids), len(panels), figsize=(5 * len(panels), 3.6 * len(run_ids)),
-                             squeeze=False, layout="constrained")
-    for row, run_id in zip(axes, run_ids):
-        at_run = summary[summary["run_id"] == run_id]
-        for ax, panel in zip(row, panels):
-            shown = at_run[at_run["estimator"].isin(panel["estimators"])]
-            for name in panel["estimators"]:
-                if (shown["estimator"] == name).any():
-                    _errorbar(ax, shown[shown["estimator"] == name], "lr", name)
-            ax.set_xscale("log")
-            _loss_axis(ax, shown["loss_decrease_mean"].to_numpy())
-            ax.set(title=f"{run_id}: {panel['title']}", xlabel="learning rate lr (log scale)")
-            ax.legend(fontsize=7)
-        row[0].set_ylabel("loss decrease (cross-entropy)")
-    return fig
-
-
-def best_vs_hyperparameter(best: pd.DataFrame, runs: list[dict]):
-    """Layer probe: best loss decrease vs the finetune's weight decay, one panel per width (the log's
-    "x-axis the hyper-parameter")."""
-    meta = pd.DataFrame([{"run_id": r["id"], "width": r["width"], "weight_decay": r["weight_decay"]} for r in runs])
-    frame = best.merge(meta, on="run_id")
-    widths = sorted(frame["width"].unique())
-    fig, axes = plt.subplots(1, len(widths), figsize=(5.5 * len(widths), 4.2), squeeze=False, layout="constrained")
-    for ax, width in zip(axes[0], widths):
-        at_width = frame[frame["width"] == width]
-        for name, group in at_width.groupby("estimator", sort=True):
-            _errorbar(ax, group, "weight_decay", name)
-        positive = at_width["weight_decay"][at_width["weight_decay"] > 0]
-        ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1e-6)
-        _loss_axis(ax, at_width["loss_decrease_mean"].to_numpy())
-        ax.set(title=f"width {width}", xlabel="finetune weight decay (symlog)")
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("best loss decrease over the lr grid (cross-entropy)")
-    fig.suptitle("Layer probe: best one-step loss decrease vs the finetune's hyper-parameters")
     return fig
