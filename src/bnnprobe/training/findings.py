@@ -17,6 +17,10 @@ def _fmt(value, digits=3) -> str:
     return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}g}"
 
 
+def _pct(value) -> str:
+    return f"{100 * value:.2g}%" if isinstance(value, float) and math.isfinite(value) else "-"
+
+
 def _ci(row) -> str:
     return (f"{row['difference_mean']:+.3g} [{row['difference_ci95_low']:+.3g}, {row['difference_ci95_high']:+.3g}]"
             if math.isfinite(row["difference_mean"]) else "-")
@@ -80,10 +84,12 @@ def _plateaus(runs: pd.DataFrame, rel_tol: float, patience: int, smooth: int) ->
              "slope after | real flattenings | cap hit |", "|---|---|---|---|---|---|---|---|"]
     for (schedule, dim), frame in singles.groupby(["schedule", "dim"], sort=True):
         reached = frame[frame["plateau_reached"]]
-        real = int((reached["improvement_after"] < rel_tol).sum())
+        measured = reached["improvement_after"].notna()
+        real = int((reached.loc[measured, "improvement_after"] < rel_tol).sum())
+        flat = f"{real}/{int(measured.sum())}" if measured.any() else "- (stopped there)"
         lines.append(f"| `{schedule}` | {dim} | {len(reached)}/{len(frame)} | {_fmt(reached['plateau_step'].median())} | "
-                     f"{_fmt(100 * reached['slope_before'].median(), 2)}% | {_fmt(100 * reached['slope_after'].median(), 2)}% | "
-                     f"{real}/{len(reached)} | {int(frame['cap_hit'].sum())} |")
+                     f"{_pct(reached['slope_before'].median())} | {_pct(reached['slope_after'].median())} | "
+                     f"{flat} | {int(frame['cap_hit'].sum())} |")
     lines.append("")
     return lines
 

@@ -7,7 +7,7 @@ switch, the same batches), with a Student-t 95% CI and an exact sign test
 (:mod:`bnnprobe.analysis.stats`).
 
 * ``training_curves.csv``: every evaluation of every run (:data:`CURVES_COLUMNS`).
-* ``training_runs.csv``: one row per run: its lrs, its first plateau (step, the slope of the
+* ``training_runs.csv``: one row per run: its lrs, its first plateau (step, the slope of the averaged
   validation loss before and after it, the improvement over the ``patience`` evaluations after it),
   whether it hit the step cap without a plateau, the switch, its final and best loss, its cost.
 * ``training_final.csv``: per schedule and dim, final and best validation loss over seeds (mean, std,
@@ -72,10 +72,11 @@ def runs_table(curves: pd.DataFrame, patience: int, smooth: int = 1) -> pd.DataF
                "val_noise_rel": first["val_noise_rel"], "machine": first["machine"]}
         if pd.notna(plateau):
             at = int(np.searchsorted(steps, plateau))
-            row["slope_before"] = relative_slope(steps[max(0, at - patience):at + 1], vals[max(0, at - patience):at + 1])
+            averaged = np.asarray(running_mean(list(vals), smooth))  # what the plateau rule reads
+            row["slope_before"] = relative_slope(steps[max(0, at - patience):at + 1],
+                                                 averaged[max(0, at - patience):at + 1])
             if at + patience < len(steps):
-                row["slope_after"] = relative_slope(steps[at:at + patience + 1], vals[at:at + patience + 1])
-                averaged = np.asarray(running_mean(list(vals), smooth))
+                row["slope_after"] = relative_slope(steps[at:at + patience + 1], averaged[at:at + patience + 1])
                 best = averaged[:at + 1].min()
                 row["improvement_after"] = float((best - averaged[at + 1:at + patience + 1].min()) / best)
         row["cap_hit"] = not row["plateau_reached"]
