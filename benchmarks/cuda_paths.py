@@ -25,6 +25,7 @@ from bnnprobe.device import Compute  # noqa: E402
 from bnnprobe.estimators import estimate  # noqa: E402
 from bnnprobe.finetune.resnet import ResNet18  # noqa: E402
 from bnnprobe.layerprobe.problem import LayerProbeProblem, LayerProbeSpec, default_layer  # noqa: E402
+from bnnprobe.mlp.network import MLPSpec  # noqa: E402
 from bnnprobe.mlp.source import SOURCE as MLP  # noqa: E402
 from bnnprobe.naming import settings_for  # noqa: E402
 from bnnprobe.problem import cosine  # noqa: E402
@@ -103,8 +104,9 @@ def main() -> None:
 
     print("\nTraining a student (ste-vanilla>cdg, switch at half-time): final validation loss on each")
     steps = 40 if args.quick else 200
-    tspec = TrainingSpec(dim=16, seed=0, schedule="ste-vanilla>cdg", steps=steps, batch_size=1024,
-                         val_batch_size=16384, eval_every=10, switch_at=steps // 2)
+    tspec = TrainingSpec(problem=MLPSpec(dim=16, seed=0, batch_size=1024, num_batches=1), schedule="ste-vanilla>cdg",
+                         steps=steps, val_batch_size=16384, eval_every=10, lrs={"ste-vanilla": 1.0, "cdg": 1.0},
+                         switch_at=steps // 2)
     settings = {e: settings_for(e, CONFIG) for e in ("ste-vanilla", "cdg")}
     tmp = Path("/tmp/bnnprobe-cuda-paths")
     tmp.mkdir(exist_ok=True)

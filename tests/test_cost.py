@@ -82,3 +82,11 @@ def test_job_hours_read_as_minutes_hours_or_days():
     from bnnprobe.cost import readable_hours
 
     assert readable_hours(0.5) == "30.0 min" and readable_hours(5) == "5.0 h" and readable_hours(147000) == "6,125 days"
+
+
+def test_the_cuda_paths_benchmark_runs_quick_on_a_cpu():
+    """benchmarks/cuda_paths.py --quick: the smoke test of the GPU-vs-CPU comparison (both sides on a CPU here)."""
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cuda_paths.py"), "--quick"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Training a student" in result.stdout and "val loss cpu" in result.stdout, result.stdout[-2000:]
