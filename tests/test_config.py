@@ -260,3 +260,19 @@ def test_nested_config_overrides_are_typed_as_yaml_reads_them(tmp_path):
     # 11 instances (nes-10 and nes-coord-10 at both sigmas, the smoothed gradient at those and guided ES's 0.01,
     # cdg at 2 eps, ste-vanilla, guided-es): one gradient job each
     assert re.search(r"^probe_gradients\s+11$", result.stdout, flags=re.M), result.stdout
+
+
+@pytest.mark.parametrize("edit,message", [
+    (_set(["estimators"], ["cdg", "nes-50_sigma0"]), r"estimators\[1\].*sigma must be > 0"),
+    (_set(["estimators"], ["cdg_eps0", "nes-50"]), r"estimators\[0\].*eps must be > 0"),
+    (_set(["nes", "sigma"], float("inf")), r"nes\.sigma.*not a finite number"),
+    (_set(["probe", "init_scale"], float("nan")), r"probe\.init_scale.*not a finite number"),
+    (_set(["lr", "coarse"], [0.1, float("inf")]), r"lr\.coarse\[1\].*not a finite number"),
+    (_set(["compute"], {"device": "cpu", "fused": "on"}), r"compute\.fused.*compute\.device is cpu"),
+    (lambda c: c["finetune"].update(dataset="imagefolder"), r"data\.imagefolder\.root.*no root"),
+    (lambda c: (c["finetune"].update(dataset="imagefolder"), c["data"]["imagefolder"].update(root="/no/such")),
+     r"data\.imagefolder\.root.*/no/such is not a folder"),
+])
+def test_values_that_would_fail_in_a_job_are_refused_before_it(edit, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(broken(edit))

@@ -9,6 +9,7 @@ Used by the Snakefile before any job is planned, and usable on its own::
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -132,6 +133,8 @@ def _check_estimator_names(names: list[str], key: str, instances_allowed: bool =
         except ValueError as error:
             raise ConfigError(f"invalid config: key '{key}[{i}]': {error}") from None
         if knob is not None:
+            if not value > 0:
+                raise ConfigError(f"invalid config: key '{key}[{i}]': {text!r}: its {knob} must be > 0")
             if not instances_allowed:
                 raise ConfigError(f"invalid config: key '{key}[{i}]': {text!r}: this study runs each estimator at "
                                   f"the reference (first) value of its {knob}; write {name!r}")
@@ -153,7 +156,20 @@ def _check_knob_values(config: dict) -> None:
                                   f"digits; its paths would read {format_value(value)}: round it")
 
 
+def _check_finite(node, path=()) -> None:
+    """Every number of the config is finite: ``.nan`` or ``.inf`` pass a schema's minimum, then fail in a job."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_finite(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_finite(value, (*path, i))
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"invalid config: key '{_key(list(path))}': {node} is not a finite number")
+
+
 def _check_semantics(config: dict) -> None:
+    _check_finite(config)
     _check_estimator_names(config["estimators"], "estimators", instances_allowed=True)
     if config["smoothed"]["sigma"] is None:
         # by default the smoothed gradient is computed at every sigma an estimator uses
@@ -193,6 +209,18 @@ def _check_semantics(config: dict) -> None:
                            set(probe_estimators(config)), _check_estimator_names)
         except TrainingConfigError as error:
             raise ConfigError(f"invalid config: {error}") from None
+    compute = config["compute"]
+    if compute["fused"] == "on" and compute["device"] == "cpu":
+        raise ConfigError("invalid config: key 'compute.fused': on needs a CUDA device, but compute.device is cpu "
+                          "(the Triton kernel runs on a GPU; use auto or off)")
+    finetune = config.get("finetune")
+    if finetune is not None and finetune["dataset"] == "imagefolder":
+        root = config["data"]["imagefolder"]["root"]
+        if not root:
+            raise ConfigError("invalid config: key 'data.imagefolder.root': finetune.dataset is imagefolder but no "
+                              "root is given (a folder with train/<class>/* and val/<class>/*)")
+        if not Path(root).is_dir():
+            raise ConfigError(f"invalid config: key 'data.imagefolder.root': {root} is not a folder")
     figures = config["figures"]
     if "panels" not in figures:
         figures["panels"] = [{"title": "all estimators", "estimators": list(config["estimators"])}]
