@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .registry import FAMILIES, Family, family_of  # noqa: F401 - re-exported
@@ -31,13 +32,17 @@ class Estimate:
     extras: dict = field(default_factory=dict)  # further per-coordinate gradients, e.g. for sigma
 
 
+def family_module(fam: Family) -> ModuleType:
+    """The module that computes family ``fam``, imported now (a job loads only what it runs)."""
+    return importlib.import_module(f"{__name__}.{fam.module}")
+
+
 def estimate(name: str, problem: ProbeProblem, settings: dict, seed_parts: tuple = ()) -> Estimate:
     """Run estimator ``name`` (or an instance name) on ``problem``; ``seed_parts`` seed the stochastic ones."""
     from ..naming import split_instance
 
     name = split_instance(name)[0]  # the knob value is in ``settings``; noise seeds follow the name only
     fam = family_of(name)
-    module = importlib.import_module(f"{__name__}.{fam.module}")
-    out = module.compute(problem, settings, (name, *seed_parts))
+    out = family_module(fam).compute(problem, settings, (name, *seed_parts))
     gradient, extras = out if isinstance(out, tuple) else (out, {})
     return Estimate(gradient, fam.loss_evals(settings, problem.n_coords), extras)

@@ -18,8 +18,7 @@ from .tuning import chosen_lr
 def learning_rates(spec: dict, lr, tuning_tables: list[str | Path]) -> dict[str, float]:
     """Each estimator of the spec's schedule -> its lr: ``lr`` itself when it is a number, else the lr
     tuned for it at the spec's dim (the tuning tables are the estimators' ``training_tune`` outputs)."""
-    schedule = parse_schedule(spec["schedule"])
-    names = [n for n in (schedule.first, schedule.then) if n is not None]
+    names = parse_schedule(spec["schedule"]).estimators
     if lr != "auto":
         return {name: float(lr) for name in names}
     table = pd.concat([pd.read_csv(path) for path in tuning_tables], ignore_index=True)

@@ -165,6 +165,7 @@ def comparisons_table(curves: pd.DataFrame, controls: Iterable[str] = ()) -> pd.
     favours the switch."""
     controls = set(controls)
     runs = curves.sort_values("step").groupby(RUN, sort=True)
+    run_curves = dict(iter(runs))  # (schedule, dim, seed) -> that run's rows, split once
     final = runs["val_loss"].last()
     spent = {axis: runs[column].max() for axis, column in AXES.items()}
     schedules = sorted(set(curves["schedule"]))
@@ -190,11 +191,9 @@ def comparisons_table(curves: pd.DataFrame, controls: Iterable[str] = ()) -> pd.
                     # each seed at what the switch spent: the other's best within that much (all of it if it
                     # stopped before)
                     budgets = spent[axis].loc[(schedule, dim)][seeds]
-                    within = {name: pd.Series({seed: best_within(curves[(curves["schedule"] == name)
-                                                                        & (curves["dim"] == dim)
-                                                                        & (curves["seed"] == seed)], column,
-                                                                 float(budgets[seed]))
-                                               for seed in seeds}) for name in (schedule, other)}
+                    within = {name: pd.Series({seed: best_within(run_curves[(name, dim, seed)], column,
+                                                                 float(budgets[seed])) for seed in seeds})
+                              for name in (schedule, other)}
                     rows.append(_difference(schedule, other, role, dim, axis, float(budgets.median()),
                                             within[schedule], within[other]))
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)

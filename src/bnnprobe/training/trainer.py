@@ -32,7 +32,6 @@ end, with ``reached`` False, when none came) and ``end``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import time
@@ -43,7 +42,7 @@ import pandas as pd
 import torch
 
 from ..device import Compute
-from ..estimators import estimate
+from ..estimators import estimate, family_module
 from ..estimators.registry import family_of
 from ..io import atomic_path, load_torch
 from ..mlp.network import MLPSpec, pack, unpack
@@ -86,7 +85,7 @@ class TrainingSpec:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if min(self.steps, self.val_batch_size, self.eval_every, self.patience) < 1 or not self.rel_tol >= 0:
             raise ValueError(f"invalid TrainingSpec {self}")
-        missing = {schedule.first, schedule.then} - set(self.lrs) - {None}
+        missing = set(schedule.estimators) - set(self.lrs)
         if missing:
             raise ValueError(f"no learning rate for {sorted(missing)}")
         bad = {name: lr for name, lr in self.lrs.items() if not (math.isfinite(lr) and lr > 0)}
@@ -154,20 +153,17 @@ class StudentTrainer:
     def __init__(self, spec: TrainingSpec, settings: dict[str, dict], compute: Compute):
         self.spec, self.settings, self.compute = spec, settings, compute
         self.schedule = parse_schedule(spec.schedule)
-        missing = {self.schedule.first, self.schedule.then} - set(settings) - {None}
+        missing = set(self.schedule.estimators) - set(settings)
         if missing:
             raise ValueError(f"no settings for {sorted(missing)}")
         self.probe = MLPProbe.from_compute(spec.problem, compute)
         self.shapes = [tuple(layer.shape) for layer in self.probe.student]
         self.theta = torch.nn.Parameter(pack(self.probe.student).clone())  # float64 master weights, CPU
-        self.optimisers = {name: self._optimiser(spec.lrs[name]) for name in self._names()}
+        self.optimisers = {name: self._optimiser(spec.lrs[name]) for name in self.schedule.estimators}
         val_x = torch.randn(spec.val_batch_size, spec.dim, dtype=torch.float64,
                             generator=generator("training-val", spec.dim))
         self.val = self._problem(val_x, "validation batch")
         self.state = TrainingState()
-
-    def _names(self) -> list[str]:
-        return [n for n in (self.schedule.first, self.schedule.then) if n is not None]
 
     def _optimiser(self, lr: float) -> torch.optim.Optimizer:
         """Each estimator of a switch gets its own optimiser at its own lr (B starts with a fresh state)."""
@@ -245,7 +241,9 @@ class StudentTrainer:
         self._record(val)
         if not s.switched and s.plateau_step is None:
             at_fixed = spec.switch_at is not None and s.step >= spec.switch_at
-            if at_fixed or (spec.switch_at is None and plateau_reached(s.val_history, spec.patience, spec.rel_tol, spec.smooth)):
+            plateau = spec.switch_at is None and plateau_reached(s.val_history, spec.patience, spec.rel_tol,
+                                                                 spec.smooth)
+            if at_fixed or plateau:
                 s.plateau_step = s.step
                 s.snapshots["plateau"] = {"step": s.step, "theta": self.theta.detach().clone()}
                 s.stopped = not self.schedule.switches and not spec.to_cap
@@ -264,8 +262,7 @@ class StudentTrainer:
         fam = family_of(name)
         settings = self.settings[name]
         if fam.optimiser:  # its own update of the weights and of its state (SNES: a search width per weight)
-            module = importlib.import_module(f"bnnprobe.estimators.{fam.module}")
-            mu, self.state.search_width = module.train_step(problem, settings, self.spec.lrs[name],
+            mu, self.state.search_width = family_module(fam).train_step(problem, settings, self.spec.lrs[name],
                                                             self.state.search_width, (name, *seed_parts))
             if not bool(torch.isfinite(mu).all()):
                 raise NonFiniteLossError("NaN or infinite weights")
