@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bnnprobe.io import load_torch
 from bnnprobe.finetune.data import DataError, cifar10_tensors, digits_tensors, fetch, imagefolder_tensors, ucm_tensors
 
 RNG = np.random.default_rng(0)
@@ -192,8 +193,6 @@ def test_wrong_offline_archive_says_the_option_points_at_the_wrong_file(tmp_path
 
 @pytest.mark.workflow
 def test_workflow_downloads_verifies_and_caches(server, tmp_path):
-    import torch
-
     from test_workflow import TINY, copy_repo, snakemake
 
     root, url = server
@@ -209,7 +208,7 @@ def test_workflow_downloads_verifies_and_caches(server, tmp_path):
     config["data"]["cifar10"]["md5"] = md5(root / "served-cifar.tar.gz")
     done = snakemake(repo, config, target)
     assert done.returncode == 0, done.stderr[-3000:]
-    cache = torch.load(repo / target, weights_only=True)
+    cache = load_torch(repo / target)
     assert cache["train"]["images"].shape == (20, 3, 32, 32) and len(cache["classes"]) == 10
 
 

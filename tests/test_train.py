@@ -13,6 +13,7 @@ import torch
 
 from bnnprobe.finetune.data import digits_tensors
 from bnnprobe.finetune.train import METRIC_COLUMNS, NonFiniteTrainingLoss, TrainSettings, augment, train
+from bnnprobe.io import UnreadableFileError, load_torch
 from conftest import REPO
 
 SCRIPT = textwrap.dedent("""
@@ -50,8 +51,8 @@ STEPS_PER_EPOCH = -(-len(digits_tensors()["train"]["labels"]) // 64)
 
 def checkpoint_epoch(path):
     try:
-        return torch.load(path, weights_only=False)["epoch"]
-    except (FileNotFoundError, EOFError, RuntimeError):
+        return load_torch(path)["epoch"]
+    except (FileNotFoundError, UnreadableFileError):
         return 0
 
 

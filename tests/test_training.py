@@ -11,6 +11,7 @@ import torch
 
 from bnnprobe.device import Compute
 from bnnprobe.estimators import estimate, snes
+from bnnprobe.io import load_torch
 from bnnprobe.mlp import MLPProbe, MLPSpec, pack
 from bnnprobe.problem import NonFiniteLossError
 from bnnprobe.seeding import generator
@@ -200,7 +201,7 @@ def test_killed_run_resumes_to_the_same_curve(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train_student(s, SETTINGS, tmp_path / "b.pt", CPU64)
     monkeypatch.setattr(trainer_module, "estimate", real)
-    assert torch.load(tmp_path / "b.pt", weights_only=True)["state"]["step"] == 6  # the last evaluation
+    assert load_torch(tmp_path / "b.pt")["state"]["step"] == 6  # the last evaluation
     resumed = train_student(s, SETTINGS, tmp_path / "b.pt", CPU64)
     pd.testing.assert_frame_equal(straight.curve.drop(columns="seconds"), resumed.curve.drop(columns="seconds"))
     torch.testing.assert_close(straight.snapshots["end"]["theta"], resumed.snapshots["end"]["theta"], rtol=0, atol=0)

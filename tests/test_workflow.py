@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 import yaml
 
 from bnnprobe.config import load_config, mlp_probe_instances
+from bnnprobe.io import load_torch
 from bnnprobe.naming import split_instance
 from conftest import REPO
 
@@ -232,7 +232,7 @@ def test_the_probe_along_training_has_every_phase_and_layer(done):
 def test_gradient_record_has_documented_keys(done):
     from bnnprobe.study import RECORD_FORMAT
 
-    record = torch.load(done / "results/probe/gradients/nes-10_sigma0.01/dim3/seed1.pt", weights_only=True)
+    record = load_torch(done / "results/probe/gradients/nes-10_sigma0.01/dim3/seed1.pt")
     assert sorted(record) == sorted(["format", "probe", "estimator", "settings", "extras", "spec", "key", "fingerprint",
                                      "dtype", "seed_parts", "gradients", "loss_before", "seconds", "n_loss_evals",
                                      "device"])
@@ -240,7 +240,7 @@ def test_gradient_record_has_documented_keys(done):
     assert record["format"] == RECORD_FORMAT and record["probe"] == "mlp" and record["key"] == {"dim": 3, "seed": 1}
     assert record["gradients"].shape == (2, 3 * 3 * 4)
     assert record["settings"] == {"population": 10, "sigma": 0.01, "fitness_shaping": False}
-    layer = torch.load(done / f"results/layerprobe/gradients/{RUN_IDS[0]}/cdg/seed0.pt", weights_only=True)
+    layer = load_torch(done / f"results/layerprobe/gradients/{RUN_IDS[0]}/cdg/seed0.pt")
     assert layer["probe"] == "layer" and sorted(layer) == sorted(record)  # one record format for every probe
     assert layer["key"]["run_id"] == RUN_IDS[0] and layer["fingerprint"]["coords"].numel() == layer["key"]["k"] == 6
 
@@ -264,6 +264,28 @@ def test_a_deleted_intermediate_file_is_remade_when_named(done):
     rewritten = {p for p in before if after[p] != before[p]}
     assert rewritten and all(p.startswith(("results/probe/sweeps/", "results/probe/fine_grids/"))
                              and "/cdg_eps0.01/" in p for p in rewritten), rewritten
+
+
+def test_a_changed_record_is_refused_and_the_advised_command_remakes_it(done):
+    """One bit of one gradient flipped inside a record that stays a valid file: the job reading it stops
+    naming the file, and the command the message gives remakes the record and everything made from it."""
+    record = "results/probe/gradients/nes-10_sigma0.01/dim3/seed1.pt"
+    sweep = done / "results/probe/sweeps/coarse/nes-10_sigma0.01/dim3.csv"
+    kept = pd.read_csv(sweep).drop(columns="seconds")
+    data = bytearray((done / record).read_bytes())
+    at = bytes(data).index(load_torch(done / record)["gradients"][1, 5].numpy().tobytes())
+    data[at] ^= 0x10
+    (done / record).write_bytes(bytes(data))
+    failed = snakemake(done, current_config(done))
+    assert failed.returncode != 0
+    message = re.search(r"\S*seed1\.pt was changed after it was written.*?--forcerun (\S+)",
+                        failed.stdout + failed.stderr)
+    assert message and message.group(1) == record, (failed.stdout + failed.stderr)[-3000:]
+    remade = snakemake(done, current_config(done), "--forcerun", message.group(1))
+    assert remade.returncode == 0, remade.stderr[-3000:]
+    load_torch(done / record)  # its checksum holds again
+    pd.testing.assert_frame_equal(pd.read_csv(sweep).drop(columns="seconds"), kept)
+    assert "Nothing to be done" in snakemake(done, current_config(done), "--dry-run").stdout
 
 
 def test_a_moved_checkout_has_nothing_to_do(done, tmp_path):
@@ -296,7 +318,7 @@ def test_changing_one_sigma_value_runs_only_that_values_jobs(done):
         f"results/probe/sweeps/{g}/{e}_sigma0.2/dim{d}.csv"
         for g in ("coarse", "fine") for e in ("nes-10", "nes-coord-10", "smoothed") for d in (2, 3)}
     assert "results/tables/probe_runs.csv" in rewritten
-    record = torch.load(done / "results/probe/gradients/nes-coord-10_sigma0.2/dim2/seed0.pt", weights_only=True)
+    record = load_torch(done / "results/probe/gradients/nes-coord-10_sigma0.2/dim2/seed0.pt")
     assert record["settings"] == {"samples": 10, "sigma": 0.2} and record["estimator"] == "nes-coord-10"
     assert set(record["extras"]) == {"loss_grad_sigma", "natural_loss_grad_mu", "natural_loss_grad_sigma"}
 
@@ -324,7 +346,7 @@ def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
                          for e in ("cdg", "nes-10", "ste-vanilla", "smoothed") for d in (2, 3) for ph in PROBED})
     assert not any("/training/runs/" in p for p in rewritten)  # no training schedule of the tiny config uses NES
     assert not any("/finetune/" in p for p in rewritten)  # the finetunes do not depend on NES
-    record = torch.load(done / f"results/layerprobe/gradients/{RUN_IDS[0]}/nes-10/seed0.pt", weights_only=True)
+    record = load_torch(done / f"results/layerprobe/gradients/{RUN_IDS[0]}/nes-10/seed0.pt")
     assert record["settings"]["sigma"] == 0.02
 
 

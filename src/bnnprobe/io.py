@@ -1,8 +1,11 @@
-"""Atomic writes (a reader, or a killed job, never sees a half-written output) and reads that name
-the file they could not read."""
+"""Atomic writes (a reader, or a killed job, never sees a half-written output), records that carry a
+checksum of their content, and reads that name the file they could not read or trust."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import json
 import os
 import tempfile
@@ -12,6 +15,17 @@ from pathlib import Path
 
 class UnreadableFileError(OSError):
     """A result file that exists but cannot be read back (truncated by a killed job, a full disk, ...)."""
+
+
+class DiskFullError(OSError):
+    """No space was left on the device while writing a result (nothing partial is left behind)."""
+
+
+def remake_advice(path) -> str:
+    """What to run to remake a damaged or deleted result file and everything computed from it. A plain
+    run would not: the tables made from the file are still there and up to date."""
+    return (f"remake it and everything computed from it with: snakemake --cores all --forcerun {path} "
+            "(add the --configfile you ran with)")
 
 
 def _current_umask() -> int:
@@ -46,24 +60,82 @@ def atomic_path(path: str | Path):
         raise
 
 
+def content_digest(obj) -> str:
+    """sha256 of a record's content: every tensor's dtype, shape and bytes, every key and plain value, in
+    an order that does not depend on how the file was written (dict keys sorted)."""
+    digest = hashlib.sha256()
+    _feed(digest, obj)
+    return digest.hexdigest()
+
+
+def _feed(digest, obj) -> None:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        flat = obj.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"T{flat.dtype}{tuple(obj.shape)}|".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        digest.update(f"D{len(obj)}|".encode())
+        for key in sorted(obj, key=repr):
+            _feed(digest, key)
+            _feed(digest, obj[key])
+    elif isinstance(obj, (list, tuple)):
+        digest.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)}|".encode())
+        for item in obj:
+            _feed(digest, item)
+    else:  # str, int, float (repr round-trips exactly), bool, None, torch.dtype/device/Size
+        digest.update(f"{type(obj).__name__}:{obj!r}|".encode())
+
+
+def write_bytes(path, data, name=None) -> None:
+    """Write ``data`` to ``path``; a full disk is reported as such, naming the result (``name``)."""
+    try:
+        with open(path, "wb") as file:
+            file.write(data)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(exc.errno, f"no space left on the device while writing {name or path} "
+                                f"({len(data) / 1e6:.1f} MB): free some space and run again; nothing partial "
+                                "was kept") from None
+        raise
+
+
 def save_torch(obj, path) -> None:
+    """Save a record with a checksum of its content (:func:`content_digest`), verified by :func:`load_torch`.
+
+    The file is serialised in memory first and written with plain Python I/O, so that a full disk raises
+    :class:`DiskFullError` rather than torch's internal message about zip positions."""
     import torch  # here: table and figure jobs import this module and need no torch
 
+    buffer = io.BytesIO()
+    torch.save({"sha256": content_digest(obj), "content": obj}, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        write_bytes(tmp, buffer.getbuffer(), name=path)
 
 
 def load_torch(path, map_location="cpu"):
-    """``torch.load`` (tensors and plain containers only) that names the file it cannot read."""
+    """A record written by :func:`save_torch` (tensors and plain containers only), its checksum verified.
+
+    A file that cannot be read, that has no checksum (another program or an older version wrote it) or
+    whose content no longer matches its checksum is refused with :class:`UnreadableFileError`, naming it
+    and saying how to remake it."""
     import torch
 
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        saved = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as exc:  # truncated zip, wrong format, pickled objects: all mean "remake this file"
-        raise UnreadableFileError(f"cannot read {path}: {type(exc).__name__}: {exc}. The file is damaged or "
-                                  "was written by another version: delete it and run again to remake it") from exc
+        raise UnreadableFileError(f"cannot read {path} ({type(exc).__name__}): the file is damaged or was not "
+                                  f"written by bnnprobe; delete it and {remake_advice(path)}") from None
+    if not (isinstance(saved, dict) and set(saved) == {"sha256", "content"}):
+        raise UnreadableFileError(f"{path} carries no content checksum: it was written by an older version of "
+                                  f"bnnprobe or by another program; delete it and {remake_advice(path)}")
+    if content_digest(saved["content"]) != saved["sha256"]:
+        raise UnreadableFileError(f"{path} was changed after it was written: its content no longer matches the "
+                                  f"checksum written with it; delete it and {remake_advice(path)}")
+    return saved["content"]
 
 
 def save_csv(frame, path) -> None:

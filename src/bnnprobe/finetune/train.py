@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..io import atomic_path, load_torch
+from ..io import load_torch, save_torch
 from ..seeding import generator
 
 log = logging.getLogger(__name__)
@@ -165,8 +165,7 @@ def train(model: torch.nn.Module, data: dict, settings: TrainSettings, checkpoin
         log.info("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f (%.1fs, %.1f images/s, ETA %.0fs)",
                  epoch, settings.epochs, rows[-1]["train_loss"], rows[-1]["train_acc"], val_loss, val_acc,
                  rows[-1]["seconds"], n / rows[-1]["seconds"], rows[-1]["seconds"] * (settings.epochs - epoch))
-        with atomic_path(checkpoint) as tmp:
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                        "scheduler": scheduler.state_dict(), "epoch": epoch, "metrics": rows,
-                        "settings": asdict(settings)}, tmp)
+        save_torch({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch, "metrics": rows,
+                    "settings": asdict(settings)}, checkpoint)
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)

@@ -44,7 +44,7 @@ import torch
 from ..device import Compute
 from ..estimators import estimate, family_module
 from ..estimators.registry import family_of
-from ..io import atomic_path, load_torch
+from ..io import load_torch, save_torch
 from ..mlp.network import MLPSpec, pack, unpack
 from ..mlp.problem import MLPBatchProblem, MLPProbe
 from ..problem import NonFiniteLossError
@@ -197,10 +197,9 @@ class StudentTrainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        with atomic_path(path) as tmp:
-            torch.save({"spec": self.spec.as_dict(), "settings": self.settings, "theta": self.theta.detach().clone(),
-                        "optimisers": {n: o.state_dict() for n, o in self.optimisers.items()},
-                        "state": asdict(self.state)}, tmp)
+        save_torch({"spec": self.spec.as_dict(), "settings": self.settings, "theta": self.theta.detach().clone(),
+                    "optimisers": {n: o.state_dict() for n, o in self.optimisers.items()},
+                    "state": asdict(self.state)}, path)
 
     def resume(self, path: Path) -> bool:
         if not path.exists():
