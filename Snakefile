@@ -16,18 +16,23 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 
 
-# Snakemake's own YAML error names no line and keeps the last of a key written twice: read every
-# config file once ourselves first.
-from bnnprobe.config import ConfigError, read_config_file
+configfile: str(REPO / "config.yaml")
+
+
+# One code path reads, merges and checks the config (python -m bnnprobe.config uses it too): Snakemake's
+# own YAML reading names no line and keeps the last of a key written twice, and it leaves nested --config
+# values as strings.
+from bnnprobe.config import ConfigError, assemble_config
 
 try:
-    for path in [REPO / "config.yaml", *workflow.overwrite_configfiles]:
-        read_config_file(path)
+    checked = assemble_config(
+        [REPO / "config.yaml", *workflow.overwrite_configfiles],
+        workflow.config_settings.config,
+    )
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
-
-
-configfile: str(REPO / "config.yaml")
+config.clear()
+config.update(checked)
 
 
 report: "workflow/report/workflow.rst"

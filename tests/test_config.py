@@ -2,6 +2,8 @@
 
 import copy
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -152,11 +154,14 @@ def test_memory_budget_default_follows_the_device():
         validate_config(broken(_set(["compute", "memory_budget_mb"], 8)))
 
 
-@pytest.mark.parametrize("schedule,message", [
+BAD_SCHEDULES = [
     ("ste-vanila>nes-50", "'ste-vanila' is not an estimator"),
     ("ste-vanilla>", "empty side"),
     ("ste-vanilla>adam", "'adam' is not an estimator"),
-])
+]
+
+
+@pytest.mark.parametrize("schedule,message", BAD_SCHEDULES)
 def test_bad_training_schedules_fail_before_any_job(schedule, message):
     with pytest.raises(ConfigError, match=rf"'training.schedules\[1\]'.*{message}"):
         validate_config(broken(_set(["training", "schedules"], ["cdg", schedule])))
@@ -172,14 +177,17 @@ def test_training_patience_and_switch_step_are_checked():
     assert config["training"]["precision"]["dims"] == [8]  # the largest training dim
 
 
-@pytest.mark.parametrize("edit,message", [
+BAD_TRAINING = [
     (lambda t: t.update(eval_every=500, steps=100), "training.eval_every.*only at its start and end"),
     (lambda t: t["tuning"].update(seeds=[0, 1000]) if "tuning" in t else t.update(tuning={"seeds": [0, 1000]}), "training.tuning.seeds.*disjoint"),
     (lambda t: t.update(controls=["cdg>ste-vanilla"]), "training.controls\\[0\\]"),
     (lambda t: t.update(lr="fast"), "training.lr"),
     (lambda t: t.update(precision={"dims": [7]}), "training.precision.dims\\[0\\]"),
     (lambda t: t.update(schedules=["ste-vanilla>nes-coord-51"]), "samples per coordinate"),
-])
+]
+
+
+@pytest.mark.parametrize("edit,message", BAD_TRAINING)
 def test_bad_training_settings_fail_before_any_job(edit, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(broken(lambda c: edit(c["training"])))
@@ -227,12 +235,15 @@ def test_axes_expand_to_one_instance_per_value():
         "cdg": 0.01, "guided-es": 0.01, "nes-50": 0.01, "smoothed": 0.01}
 
 
-@pytest.mark.parametrize("text,message", [
+BAD_FILES = [
     ("nes:\n  sigma: 0.1\nnes:\n  sigma: 0.2\n", r"c\.yaml is not valid YAML, line 3.*'nes' appears twice \(first at line 1\)"),
     ("probe:\n  batch_size: 10\n  batch_size: 20\n", r"'batch_size' appears twice"),
     ("", r"c\.yaml is empty"),
     ("- a\n- b\n", r"c\.yaml holds a list, not a mapping"),
-])
+]
+
+
+@pytest.mark.parametrize("text,message", BAD_FILES)
 def test_config_files_refuse_duplicate_keys_and_non_mappings_naming_the_file(tmp_path, text, message):
     from bnnprobe.config import read_config_file
 
@@ -262,7 +273,7 @@ def test_nested_config_overrides_are_typed_as_yaml_reads_them(tmp_path):
     assert re.search(r"^probe_gradients\s+11$", result.stdout, flags=re.M), result.stdout
 
 
-@pytest.mark.parametrize("edit,message", [
+FAILING_LATER = [
     (_set(["estimators"], ["cdg", "nes-50_sigma0"]), r"estimators\[1\].*sigma must be > 0"),
     (_set(["estimators"], ["cdg_eps0", "nes-50"]), r"estimators\[0\].*eps must be > 0"),
     (_set(["nes", "sigma"], float("inf")), r"nes\.sigma.*not a finite number"),
@@ -272,7 +283,70 @@ def test_nested_config_overrides_are_typed_as_yaml_reads_them(tmp_path):
     (lambda c: c["finetune"].update(dataset="imagefolder"), r"data\.imagefolder\.root.*no root"),
     (lambda c: (c["finetune"].update(dataset="imagefolder"), c["data"]["imagefolder"].update(root="/no/such")),
      r"data\.imagefolder\.root.*/no/such is not a folder"),
-])
+]
+
+
+@pytest.mark.parametrize("edit,message", FAILING_LATER)
 def test_values_that_would_fail_in_a_job_are_refused_before_it(edit, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(broken(edit))
+
+
+# --config overrides as a user types them (nested values included)
+BAD_OVERRIDES = [
+    (["nes={sigma: 0}"], "nes.sigma"),
+    (["probe={dims: [0, 4]}"], r"probe.dims\[0\]"),
+    (["estimators=[cdg, ste-vanila]"], "did you mean 'ste-vanilla'"),
+    (["compute={device: tpu}"], "compute.device"),
+    (["steps=5"], "'steps' was unexpected"),
+]
+
+
+def _bad_cases(tmp_path):
+    """Every bad case above that a user can write on top of config.yaml: as a config file (--configfile)
+    or as --config overrides. (A deleted key cannot be: the merge with config.yaml restores it.)"""
+    edits = [edit for _, edit, _ in INVALID if not edit.__qualname__.startswith("_delete")]
+    edits += [edit for edit, _ in FAILING_LATER] + [edit for _, edit, _ in AXIS_MISTAKES]
+    edits += [_set(["training", "schedules"], ["cdg", schedule]) for schedule, _ in BAD_SCHEDULES]
+    edits += [(lambda e: lambda c: e(c["training"]))(edit) for edit, _ in BAD_TRAINING]
+    texts = [yaml.safe_dump(broken(edit)) for edit in edits] + [text for text, _ in BAD_FILES]
+    cases = []
+    for i, text in enumerate(texts):
+        path = tmp_path / f"bad{i}.yaml"
+        path.write_text(text)
+        cases.append(([str(path)], []))
+    return cases + [([], overrides) for overrides, _ in BAD_OVERRIDES]
+
+
+# Snakemake reads every --configfile itself before the Snakefile runs and refuses one that is not a mapping
+# with this message, which names no file (docs/configuration.md says so; the check command names it)
+SNAKEMAKES_OWN = "Config file must be given as JSON or YAML with keys at top level"
+
+
+def test_snakemake_and_the_check_command_refuse_every_bad_case_alike(tmp_path, capsys):
+    """The Snakefile and python -m bnnprobe.config read, merge and check through one function: on every bad
+    case each refuses it before any job, with the same message."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bnnprobe.config import main
+
+    cases = _bad_cases(tmp_path)
+    assert len(cases) > 50
+
+    def snakemake(case):
+        files, overrides = case
+        cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", "-s", str(REPO / "Snakefile"),
+               "--directory", str(tmp_path / "work")]
+        cmd += ["--configfile", *files] * bool(files) + ["--config", *overrides] * bool(overrides)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(snakemake, cases))
+    for (files, overrides), run in zip(cases, runs):
+        code = main([*files, *(["--config", *overrides] if overrides else [])])
+        message = capsys.readouterr().err.strip()
+        assert code == 1 and message, (files, overrides)
+        output = run.stdout + run.stderr
+        expected = SNAKEMAKES_OWN if re.search(r"is empty|not a mapping", message) else message
+        assert run.returncode != 0 and expected in output, (message, output[-2000:])
+    assert not (tmp_path / "work" / "results").exists()

@@ -68,3 +68,37 @@ def test_the_laptop_command_installs_what_the_report_needs():
     first = re.search(r"```bash\n(.*?)\n```", (REPO / "README.md").read_text(), flags=re.S).group(1)
     assert ".[workflow]" in first and "--configfile workflow/presets/quick.yaml" in first
     assert any(dep.startswith("pygments") for dep in extras["workflow"])
+
+
+# the stages of docs/performance.md's laptop table and the rules whose jobs each counts
+STAGES = {
+    "MLP probe gradients": ["probe_gradients"],
+    "MLP probe sweeps": ["probe_sweep"],
+    "finetunes": ["finetune_pretrain", "finetune_xnor", "finetune_table", "finetune_figures"],
+    "layer probe": ["layerprobe_gradients", "layerprobe_sweep", "layerprobe_tables", "layerprobe_figures"],
+    "training: lr tuning": ["training_tune"],
+    "training: runs": ["training_run"],
+    "training: float32 vs float64": ["training_precision"],
+    "the probe along training": ["training_probe_gradients", "training_probe_sweep", "training_probe_tables"],
+}
+
+
+def test_job_counts_in_the_docs_are_the_laptop_dry_runs(tmp_path):
+    """Every job count the README and docs/performance.md state is what the laptop preset plans now."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", "-s",
+                             str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+                             str(REPO / "workflow/presets/quick.yaml")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M)}
+    readme, performance = (REPO / "README.md").read_text(), (REPO / "docs/performance.md").read_text()
+    stated = re.findall(r"(\d+) jobs\b", readme + performance)
+    assert stated and {int(n) for n in stated} == {counts["total"]}, stated
+    laptop = performance.split("## The laptop run")[1].split("\n## ")[0]
+    rows = dict(re.findall(r"^\| (.+?) \| (\d+) \|", laptop, flags=re.M))
+    for stage, rules in STAGES.items():
+        row = next(label for label in rows if label.startswith(stage))
+        assert int(rows[row]) == sum(counts.get(rule, 0) for rule in rules), (row, counts)
+    text = "\n".join(p.read_text() for p in sorted((REPO / "workflow/rules").glob("*.smk")))
+    benchmarked = {m.group(1) for m in re.finditer(r"^rule (\w+):\n(?:(?!^rule ).*\n)*?\s+benchmark:", text, re.M)}
+    row = next(label for label in rows if label.startswith("all jobs with a benchmark"))
+    assert int(rows[row]) == sum(n for rule, n in counts.items() if rule in benchmarked)

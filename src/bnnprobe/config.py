@@ -1,6 +1,7 @@
 """Config validation: JSON schema (with defaults) plus the checks a schema cannot express.
 
-Used by the Snakefile before any job is planned, and usable on its own::
+One path, :func:`assemble_config`, is used by the Snakefile before any job is planned and by
+``python -m bnnprobe.config``, so the two cannot disagree. Usable on its own::
 
     from bnnprobe.config import load_config
     config = load_config("config.yaml", overrides="workflow/presets/quick.yaml")
@@ -19,7 +20,8 @@ import yaml
 from .estimators.registry import FAMILIES, check_name, family_of, knob_sections
 from .naming import format_value, instance, instances, knob_values, reference_value, split_instance
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
+SCHEMA_PATH = REPO_CONFIG.parent / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -268,13 +270,23 @@ def read_config_file(path: str | Path) -> dict:
     return content
 
 
+def assemble_config(configfiles, overrides: Mapping | None = None, schema_path: Path = SCHEMA_PATH) -> dict:
+    """The config a run uses, checked: ``configfiles`` merged in order (the repository's config.yaml first,
+    then each ``--configfile``), then the ``--config`` ``overrides`` (as Snakemake parsed them), defaults
+    filled in. The Snakefile and ``python -m bnnprobe.config`` both call this."""
+    config: dict = {}
+    for path in configfiles:
+        deep_update(config, read_config_file(path))
+    deep_update(config, typed_overrides(overrides or {}))
+    return validate_config(config, schema_path)
+
+
 def load_config(path: str | Path, overrides: str | Path | Mapping | None = None,
                 schema_path: Path = SCHEMA_PATH) -> dict:
-    config = read_config_file(path)
-    if overrides is not None:
-        extra = overrides if isinstance(overrides, Mapping) else read_config_file(overrides)
-        deep_update(config, extra or {})
-    return validate_config(config, schema_path)
+    """A config file with an optional override file (or mapping) on top, checked."""
+    if overrides is None or isinstance(overrides, Mapping):
+        return assemble_config([path], overrides, schema_path)
+    return assemble_config([path, overrides], None, schema_path)
 
 
 def probe_estimators(config: dict) -> list[str]:
@@ -303,22 +315,38 @@ def reference_values(config: dict, names: list[str]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bnnprobe.config config.yaml [override.yaml ...]``: check a config as Snakemake would merge it."""
+    """``python -m bnnprobe.config [FILE ...] [--config KEY=VALUE ...]``: check the config that
+    ``snakemake --configfile FILE ... --config KEY=VALUE ...`` would run with (the repository's
+    config.yaml first, as the Snakefile reads it), through the same code."""
+    import argparse
     import sys
 
-    paths = sys.argv[1:] if argv is None else argv
-    if not paths:
-        print("usage: python -m bnnprobe.config config.yaml [override.yaml ...]", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(
+        prog="python -m bnnprobe.config",
+        description="Check a config as Snakemake would merge it: the repository's config.yaml, then each FILE "
+                    "(as --configfile), then the --config overrides.")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="config files merged on top, in order")
+    parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides, written as for snakemake --config")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    files = [REPO_CONFIG] + [Path(f) for f in args.files if Path(f).resolve() != REPO_CONFIG]
     try:
-        config = read_config_file(paths[0])
-        for extra in paths[1:]:
-            deep_update(config, read_config_file(extra))
-        validate_config(config)
+        overrides = {}
+        if args.config:
+            from snakemake.cli import parse_config  # Snakemake's own parser: the same values it would pass
+            try:
+                overrides = parse_config(args.config)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        for path in files:
+            if not path.is_file():
+                raise ConfigError(f"config file {path} does not exist")
+        assemble_config(files, overrides)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1
-    print(f"config OK: {' + '.join(paths)}")
+    names = " + ".join([str(f) for f in files] + [f"--config {' '.join(args.config)}"] * bool(args.config))
+    print(f"config OK: {names}")
     return 0
 
 

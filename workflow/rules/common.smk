@@ -1,18 +1,15 @@
-# Config validation, wildcard constraints, input functions shared by every rule module.
+# Wildcard constraints, result paths and input functions shared by every rule module (the config is
+# read and checked in the Snakefile).
 # Everything imported here is torch-free (tests/test_architecture.py checks it): parsing stays fast.
 import os
 import re
 
 from bnnprobe.codedeps import code_files, module_file
 from bnnprobe.config import (
-    ConfigError,
-    deep_update,
     mlp_probe_estimators,
     mlp_probe_instances,
     probe_estimators,
     reference_values,
-    typed_overrides,
-    validate_config,
 )
 from bnnprobe.estimators.registry import family_of
 from bnnprobe.finetune.data import imagefolder_files
@@ -32,13 +29,6 @@ from bnnprobe.training.schedule import (
     schedule_from_slug,
     schedule_slug,
 )
-
-try:
-    # --config overrides of nested keys arrive as strings: type them as YAML would
-    deep_update(config, typed_overrides(workflow.config_settings.config))
-    validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
-except ConfigError as error:
-    raise WorkflowError(str(error)) from None
 
 ESTIMATORS = mlp_probe_instances(config)  # one per (estimator, sigma or eps value)
 DIMS = config["probe"]["dims"]
