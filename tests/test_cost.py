@@ -53,6 +53,17 @@ def test_mlp_work_scales_with_the_batch_and_start_up_does_not():
     assert "| probe |" in table and "| 2.00 |" in table
 
 
+def test_layer_probe_work_scales_with_its_batches_and_start_up_does_not():
+    config = load_config(REPO / "config.yaml", REPO / "workflow" / "presets" / "quick.yaml")
+    rates = fake_rates(config)
+    small = project(config, rates)["layer probe"]
+    config["layerprobe"]["num_batches"] *= 3
+    large = project(config, rates)["layer probe"]
+    startup = small["jobs"] * rates["startup"]
+    assert large["jobs"] == small["jobs"]
+    assert large["seconds"] - startup == pytest.approx(3 * (small["seconds"] - startup))
+
+
 def test_the_gpu_benchmark_runs_quick_on_a_cpu():
     """benchmarks/gpu.py --quick: the smoke test of the GPU benchmark (the fused kernel is tested in test_fused)."""
     env = {k: v for k, v in __import__("os").environ.items() if k != "TRITON_INTERPRET"}

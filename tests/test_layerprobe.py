@@ -72,3 +72,34 @@ def test_every_estimator_runs_on_a_layer(setup):
                                              "guides": ["vanilla", "polynomial"]}, (0,))
     assert nes.gradient.shape == guided.gradient.shape == (8,)
     assert torch.isfinite(nes.gradient).all() and torch.isfinite(guided.gradient).all()
+
+
+def test_a_seeds_batches_share_its_coordinates_and_draw_their_own_images(tmp_path):
+    """num_batches: batch 0 is the one-batch probe's problem; every batch has the seed's coordinates and its
+    own images; each batch's estimator noise is its own."""
+    from bnnprobe.device import Compute
+    from bnnprobe.finetune.pipeline import model_for
+    from bnnprobe.io import save_torch
+    from bnnprobe.layerprobe.source import LayerProblemSet
+
+    data = digits_tensors()
+    model = model_for(data, 4, binary=True).eval()
+    save_torch(data, tmp_path / "data.pt")
+    save_torch(model.state_dict(), tmp_path / "model.pt")
+    spec = {"run_id": "w4", "width": 4, "model": str(tmp_path / "model.pt"), "data": str(tmp_path / "data.pt"),
+            "layer": "auto", "k": 16, "batch_size": 32, "seed": 3, "num_batches": 3}
+    problems = LayerProblemSet(spec, Compute.from_config({"device": "cpu"}))
+    assert problems.num_batches == 3
+    layer = default_layer(model)
+    alone = LayerProbeProblem(model, data, LayerProbeSpec(layer=layer, k=16, batch_size=32, seed=3))
+    first = problems.problem(0)
+    assert torch.equal(first.x, alone.x) and torch.equal(first.coords, alone.coords)
+    images = [problems.problem(b).x for b in range(3)]
+    for b in (1, 2):
+        assert torch.equal(problems.problem(b).coords, alone.coords)
+        assert not torch.equal(images[b], images[0])
+    assert not torch.equal(images[1], images[2])
+    assert len({problems.seed_parts(b) for b in range(3)}) == 3
+    assert problems.seed_parts(0) == ("w4", layer, 3)
+    with pytest.raises(IndexError):
+        problems.problem(3)

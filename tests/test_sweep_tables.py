@@ -106,6 +106,14 @@ def _runs():
     return pd.DataFrame(rows)
 
 
+def _naive_t_interval(values):
+    """n, mean, sample std and the Student-t 95% half-width, written out."""
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return n, mean, std, stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)
+
+
 def test_summary_statistics_match_naive_formulas():
     runs = runs_table([_runs()], MLP_KEY, MLP_COLUMNS)
     summary = summary_table(runs, BY_DIM)
@@ -113,10 +121,7 @@ def test_summary_statistics_match_naive_formulas():
     for _, row in summary.iterrows():
         same_sigma = (runs.sigma == row.sigma) | (runs.sigma.isna() & math.isnan(row.sigma))
         values = runs[(runs.estimator == row.estimator) & same_sigma & (runs.lr == row.lr)]["loss_decrease"].to_list()
-        n = len(values)
-        mean = sum(values) / n
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-        half = stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)
+        n, mean, std, half = _naive_t_interval(values)
         assert row.n == n == 6
         assert row.loss_decrease_mean == pytest.approx(mean)
         assert row.loss_decrease_std == pytest.approx(std)
@@ -125,6 +130,27 @@ def test_summary_statistics_match_naive_formulas():
     best = best_table(summary, BY_DIM)
     assert list(best["best_lr"]) == [0.1, 0.1, 0.1, 0.1]
     assert list(best["estimator"]) == ["cdg", "nes-10", "nes-10", "ste-vanilla"]
+
+
+def test_a_seed_unit_averages_its_batches_before_the_statistics():
+    """The layer probe's unit: each seed's batches share its coordinate sample, so the CI is over seeds."""
+    runs = runs_table([_runs()], MLP_KEY, MLP_COLUMNS)
+    summary = summary_table(runs, BY_DIM, unit=("seed",))
+    assert set(summary["ci_unit"]) == {"seed (its batches averaged)"}
+    for _, row in summary.iterrows():
+        same_sigma = (runs.sigma == row.sigma) | (runs.sigma.isna() & math.isnan(row.sigma))
+        rows = runs[(runs.estimator == row.estimator) & same_sigma & (runs.lr == row.lr)]
+        seeds = sorted(set(rows["seed"]))
+        values = []
+        for seed in seeds:  # a plain loop: each seed's mean over its batches
+            of_seed = rows[rows["seed"] == seed]["loss_decrease"].to_list()
+            values.append(sum(of_seed) / len(of_seed))
+        n, mean, std, half = _naive_t_interval(values)
+        assert row.n == n == 2
+        assert row.loss_decrease_mean == pytest.approx(mean)
+        assert row.loss_decrease_ci95_low == pytest.approx(mean - half)
+        assert row.loss_decrease_ci95_high == pytest.approx(mean + half)
+    assert set(summary_table(runs, BY_DIM)["ci_unit"]) == {"seed x batch"}
 
 
 def test_best_lr_at_the_grid_edge_is_flagged():

@@ -152,6 +152,13 @@ def test_layer_probe_tables_and_figures(done):
     assert (cdg.grad_norm > 0).any()
     assert cdg.cos_to_cdg[cdg.grad_norm > 0].to_list() == pytest.approx([1.0] * int((cdg.grad_norm > 0).sum()))
     assert cdg.cos_to_cdg[cdg.grad_norm == 0].isna().all()
+    # two seeds of two batches each; the summary's unit is the seed, its batches averaged
+    assert sorted(set(zip(runs.seed, runs.batch))) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    summary = pd.read_csv(done / "results/tables/layerprobe_summary.csv")
+    assert (summary.n == 2).all() and set(summary.ci_unit) == {"seed (its batches averaged)"}
+    one = summary.iloc[0]
+    at = runs[(runs.estimator == one.estimator) & (runs.run_id == one.run_id) & (runs.lr == one.lr)]
+    assert one.loss_decrease_mean == pytest.approx(at.groupby("seed").loss_decrease.mean().mean())
     best = pd.read_csv(done / "results/tables/layerprobe_best.csv")
     assert len(best) == 3 * 2
     for name in ["lr_curves", "best_vs_hyperparameter"]:

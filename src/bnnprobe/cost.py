@@ -278,12 +278,13 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
                 evals = family_of(name).work(settings_for(name, config), layer["k"])
                 stages["layer probe"]["jobs"] += 1
                 stages["layer probe"]["seconds"] += rates["startup"] + sum(
-                    len(layer["seeds"]) * evals * rates["resnet"][run["width"]]["layer_copy"]
+                    len(layer["seeds"]) * layer["num_batches"] * evals * rates["resnet"][run["width"]]["layer_copy"]
                     * min(layer["batch_size"], images) for run in runs)
             # a sweep job per estimator: every run's gradients at every lr
             stages["layer probe"]["jobs"] += len(estimators)
             stages["layer probe"]["seconds"] += len(estimators) * (rates["startup"] + sum(
-                len(layer["seeds"]) * _sweep_evals(config) * rates["resnet"][run["width"]]["layer_copy"]
+                len(layer["seeds"]) * layer["num_batches"] * _sweep_evals(config)
+                * rates["resnet"][run["width"]]["layer_copy"]
                 * min(layer["batch_size"], images) for run in runs))
     return dict(stages)
 

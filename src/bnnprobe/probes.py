@@ -12,6 +12,9 @@ class ProbeColumns:
     source: str  # the module whose SOURCE builds this probe's problems
     key_columns: tuple[str, ...]  # what a row is about, besides estimator, batch and lr
     group_columns: tuple[str, ...]  # what a summary row (and a fine lr grid) is per, besides estimator
+    # the independent unit of a summary's statistics: () = every (seed, batch) row; ("seed",) = each seed,
+    # its batches averaged first (they share the seed's draw, e.g. the layer probe's coordinate sample)
+    ci_unit: tuple[str, ...] = ()
 
     @property
     def run_columns(self) -> list[str]:
@@ -40,7 +43,7 @@ ALL_COORDINATES = "all"
 PROBES = {
     "mlp": ProbeColumns("bnnprobe.mlp.source", key_columns=("dim", "seed"), group_columns=("dim",)),
     "layer": ProbeColumns("bnnprobe.layerprobe.source", key_columns=("run_id", "layer", "k", "seed"),
-                          group_columns=("run_id", "layer", "k")),
+                          group_columns=("run_id", "layer", "k"), ci_unit=("seed",)),
     # the MLP probe at snapshots of a training run; phase init is the MLP probe's own rows
     "phase": ProbeColumns("bnnprobe.training.source", key_columns=("schedule", "phase", "step", "dim", "seed"),
                           group_columns=("schedule", "phase", "dim")),

@@ -273,6 +273,7 @@ def layer_specs(wildcards, output):
                 "layer": probe["layer"],
                 "k": probe["k"],
                 "batch_size": probe["batch_size"],
+                "num_batches": probe["num_batches"],
                 "seed": int(seed),
             }
         )

@@ -1,7 +1,7 @@
 """The probes' figures (the MLP probe's, and the helpers the layer probe's use), drawn from the tidy
 tables (never from raw gradients). The finetunes and the training study draw their own.
 
-Error bars are Student-t 95% confidence intervals over (seed, batch) observations.
+Error bars are Student-t 95% confidence intervals over the summaries' independent units (``ci_unit``).
 Loss decreases span orders of magnitude: their axis is logarithmic, or symmetric-log
 (linear within 1% of the largest magnitude) where some go negative at large lr.
 """
@@ -24,13 +24,14 @@ def _style(name: str) -> dict:
     return {"marker": "o", "linewidth": 1.2}
 
 
-def errorbar(ax, frame: pd.DataFrame, x: str, name: str) -> None:
-    """One estimator's mean loss decrease against ``x`` with its 95% CI (a probe's summary rows)."""
+def errorbar(ax, frame: pd.DataFrame, x: str, name: str, **style) -> None:
+    """One estimator's mean loss decrease against ``x`` with its 95% CI (a probe's summary rows);
+    ``style`` overrides the estimator's line style."""
     frame = frame.sort_values(x)
     mean = frame["loss_decrease_mean"].to_numpy()
     low, high = frame["loss_decrease_ci95_low"].to_numpy(), frame["loss_decrease_ci95_high"].to_numpy()
     yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
-    ax.errorbar(frame[x], mean, yerr=yerr, label=name, capsize=3, **_style(name))
+    ax.errorbar(frame[x], mean, yerr=yerr, label=name, capsize=3, **{**_style(name), **style})
 
 
 def loss_axis(ax, values: np.ndarray) -> None:

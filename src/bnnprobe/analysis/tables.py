@@ -31,11 +31,26 @@ def runs_table(frames: Iterable[pd.DataFrame], key: Sequence[str], columns: Sequ
     return runs.sort_values(list(key), kind="stable").reset_index(drop=True)
 
 
-def summary_table(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+def unit_means(runs: pd.DataFrame, by: Sequence[str], unit: Sequence[str]) -> pd.DataFrame:
+    """One row per ``by`` x lr x ``unit``: the mean of that unit's rows (its batches)."""
+    grouped = runs.groupby([*by, "lr", *unit], sort=True, dropna=False)
+    numeric = ["loss_before", "loss_after", "loss_decrease", "grad_norm", "cos_to_cdg", "cos_to_smoothed", "seconds"]
+    out = grouped[[c for c in numeric if c in runs]].mean()
+    out["smoothed_sigma"] = grouped["smoothed_sigma"].first()
+    out["n_loss_evals"] = grouped["n_loss_evals"].max()
+    out["grid"] = grouped["grid"].first()
+    return out.reset_index()
+
+
+def summary_table(runs: pd.DataFrame, by: Sequence[str], unit: Sequence[str] = ()) -> pd.DataFrame:
     """Mean, std, sem, n and Student-t 95% CI of the loss decrease per ``by`` x lr (estimator x dim x lr).
 
-    Each (seed, batch) is one observation; std is the sample standard deviation (ddof = 1).
+    The observations are the independent units: each (seed, batch) row where ``unit`` is empty, else each
+    ``unit`` (a seed) with its rows averaged first; ``n`` counts them and ``ci_unit`` names them. std is the
+    sample standard deviation (ddof = 1).
     """
+    if unit:
+        runs = unit_means(runs, by, unit)
     # dropna=False: an estimator without sigma or eps (an STE) has NaN there and is still a group
     grouped = runs.groupby([*by, "lr"], sort=True, dropna=False)
     out = grouped["loss_decrease"].agg(n="count", loss_decrease_mean="mean", loss_decrease_std="std")
@@ -53,6 +68,7 @@ def summary_table(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     out["seconds_mean"] = grouped["seconds"].mean()
     out["n_loss_evals"] = grouped["n_loss_evals"].max()
     out["grid"] = grouped["grid"].first()
+    out["ci_unit"] = " x ".join(unit) + " (its batches averaged)" if unit else "seed x batch"
     return out.reset_index()
 
 
@@ -91,6 +107,6 @@ def probe_tables(sweeps: Iterable[pd.DataFrame], columns, reference_values: dict
     """(runs, summary, best) of any probe from its sweep rows; ``columns`` is its
     :class:`bnnprobe.probes.ProbeColumns`; ``reference_values`` see :func:`mark_reference_settings`."""
     runs = runs_table(sweeps, key=columns.row_key, columns=columns.run_columns)
-    summary = summary_table(runs, by=columns.summary_by)
+    summary = summary_table(runs, by=columns.summary_by, unit=columns.ci_unit)
     tables = runs, summary, best_table(summary, by=columns.summary_by)
     return tuple(mark_reference_settings(t, reference_values or {}) for t in tables)

@@ -31,6 +31,7 @@ class LayerProbeSpec:
     k: int              # coordinates sampled (all of them if the layer has fewer)
     batch_size: int
     seed: int
+    batch: int = 0      # which of the seed's batches (they share the seed's coordinate sample)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -83,14 +84,16 @@ class LayerProbeProblem(ProbeProblem):
         gen = generator("layerprobe", spec.layer, spec.seed)
         self.coords = torch.randperm(numel, generator=gen)[: min(spec.k, numel)].sort().values
         n = len(data["train"]["labels"])
-        rows = torch.randperm(n, generator=generator("layerprobe-batch", spec.seed))[: min(spec.batch_size, n)]
+        # batch 0 keeps the seed's original draw; further batches are drawn independently of it
+        batch_seed = ("layerprobe-batch", spec.seed) + ((spec.batch,) if spec.batch else ())
+        rows = torch.randperm(n, generator=generator(*batch_seed))[: min(spec.batch_size, n)]
         self.x = images_to_float(data["train"]["images"][rows]).to(device=device, dtype=dtype)
         self.y = data["train"]["labels"][rows].to(device)
         self.coords = self.coords.to(device)
         self.theta0 = self.weight.detach().flatten()[self.coords].clone()
         per_copy = activation_bytes_per_sample(self.model, self.x) * len(self.y)
         self.chunk = self.chunk_size(memory_budget_mb, per_copy)
-        self.description = f"layer {spec.layer} K={len(self.coords)} seed={spec.seed}"
+        self.description = f"layer {spec.layer} K={len(self.coords)} seed={spec.seed} batch={spec.batch}"
 
     def _weights(self, thetas: torch.Tensor) -> torch.Tensor:
         base = self.weight.detach().flatten()
