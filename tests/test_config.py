@@ -292,6 +292,28 @@ def test_values_that_would_fail_in_a_job_are_refused_before_it(edit, message):
         validate_config(broken(edit))
 
 
+# "a number or a list of numbers" and patterns: the message gives the reason of the branch the value was
+# meant for, not "is not valid under any of the given schemas" or a regex
+REASONS = [
+    (_set(["nes", "sigma"], 0), r"'nes\.sigma': 0 is less than or equal to the minimum of 0"),
+    (_set(["nes", "sigma"], [0.1, 0.1]), r"'nes\.sigma': \[0\.1, 0\.1\] has non-unique elements"),
+    (_set(["nes", "sigma"], [0.1, 0]), r"'nes\.sigma\[1\]': 0 is less than or equal to the minimum"),
+    (_set(["nes", "sigma"], [[0.1]]), r"'nes\.sigma\[0\]': \[0\.1\] is not of type 'number'"),
+    (_set(["nes", "sigma"], True), r"'nes\.sigma': True is not of type number or array"),
+    (_set(["nes", "sigma"], []), r"'nes\.sigma': \[\] should be non-empty"),
+    (_set(["probe", "step_layers"], [0]), r"'probe\.step_layers\[0\]': 0 is less than the minimum of 1"),
+    (_set(["compute", "memory_budget_mb"], 8), r"'compute\.memory_budget_mb': 8 is less than the minimum of 16"),
+    (_set(["compute", "device"], "tpu"), r"'compute\.device': 'tpu' is not valid: write auto, cpu, cuda"),
+]
+
+
+@pytest.mark.parametrize("edit,message", REASONS)
+def test_messages_give_the_reason(edit, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        validate_config(broken(edit))
+    assert "any of the given schemas" not in str(info.value) and "^(" not in str(info.value)
+
+
 # --config overrides as a user types them (nested values included)
 BAD_OVERRIDES = [
     (["nes={sigma: 0}"], "nes.sigma"),
@@ -306,7 +328,7 @@ def _bad_cases(tmp_path):
     """Every bad case above that a user can write on top of config.yaml: as a config file (--configfile)
     or as --config overrides. (A deleted key cannot be: the merge with config.yaml restores it.)"""
     edits = [edit for _, edit, _ in INVALID if not edit.__qualname__.startswith("_delete")]
-    edits += [edit for edit, _ in FAILING_LATER] + [edit for _, edit, _ in AXIS_MISTAKES]
+    edits += [edit for edit, _ in FAILING_LATER + REASONS] + [edit for _, edit, _ in AXIS_MISTAKES]
     edits += [_set(["training", "schedules"], ["cdg", schedule]) for schedule, _ in BAD_SCHEDULES]
     edits += [(lambda e: lambda c: e(c["training"]))(edit) for edit, _ in BAD_TRAINING]
     texts = [yaml.safe_dump(broken(edit)) for edit in edits] + [text for text, _ in BAD_FILES]

@@ -70,6 +70,31 @@ def _hint(err) -> str:
     return ""
 
 
+def _specific(err, path: list) -> tuple:
+    """For "a number or a list of numbers" (anyOf/oneOf), the error of the branch the value was meant
+    for: a branch failing on the value's type is the wrong branch. Returns (error, key path)."""
+    while err.validator in ("anyOf", "oneOf") and err.context:
+        wrong = {e.schema_path[0] for e in err.context if e.validator == "type" and not e.relative_path}
+        meant = [e for e in err.context if e.schema_path[0] not in wrong]
+        if not meant:
+            return err, path
+        err = max(meant, key=lambda e: len(e.relative_path))
+        path = [*path, *err.relative_path]
+    return err, path
+
+
+def _message(err) -> str:
+    """jsonschema's message, with the reason where it would only say "not valid": the types a value may
+    have, or what a pattern stands for (the schema's description) instead of the regex."""
+    if err.validator in ("anyOf", "oneOf"):
+        types = [e.validator_value for e in err.context if e.validator == "type" and not e.relative_path]
+        flat = [t for sub in types for t in (sub if isinstance(sub, list) else [sub])]
+        return f"{err.instance!r} is not of type {' or '.join(dict.fromkeys(flat))}"
+    if err.validator == "pattern" and "description" in err.schema:
+        return f"{err.instance!r} is not valid: write {err.schema['description']}"
+    return err.message
+
+
 def _key(path) -> str:
     text = ""
     for part in path:
@@ -123,7 +148,8 @@ def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
             missing = err.message.split("'")[1]
             path.append(missing)
             raise ConfigError(f"invalid config: key '{_key(path)}' is missing (required)")
-        raise ConfigError(f"invalid config: key '{_key(path)}': {err.message}{_hint(err)}")
+        err, path = _specific(err, path)
+        raise ConfigError(f"invalid config: key '{_key(path)}': {_message(err)}{_hint(err)}")
     _check_semantics(config)
     return config
 
