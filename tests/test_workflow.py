@@ -335,8 +335,7 @@ def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
     gradients = {p for p in rewritten if "/gradients/" in p}
     # the layer probe and the probe along training run NES (and the latter the smoothed gradient) at the
     # reference sigma, in place
-    assert gradients == ({f"results/layerprobe/gradients/{r}/nes-10/seed0.pt" for r in RUN_IDS}
-                         | phase_records("nes-10") | phase_records("smoothed"))
+    assert gradients == (layer_records("nes-10") | phase_records("nes-10") | phase_records("smoothed"))
     assert {p for p in created if "/gradients/" in p} == {
         f"results/probe/gradients/{e}_sigma0.02/dim{d}/seed{s}.pt"
         for e in ("nes-10", "nes-coord-10", "smoothed") for d in (2, 3) for s in (0, 1)}
@@ -358,6 +357,11 @@ def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
 
 
 PROBED = ("init", "f25", "f50", "plateau", "end")  # the phases the probe along training computes
+
+
+def layer_records(estimator: str) -> set:
+    return {f"results/layerprobe/gradients/{r}/{estimator}/seed{s}.pt"
+            for r in RUN_IDS for s in TINY["layerprobe"]["seeds"]}
 
 
 def phase_records(estimator: str) -> set:
@@ -383,7 +387,7 @@ def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
     # runs use it too, and every estimator's probe along those runs reads their (re-written) snapshots
     assert gradients == ({f"results/probe/gradients/{e}/dim{d}/seed{s}.pt"
                           for e in ("ste-vanilla", "guided-es_sigma0.01") for d in (2, 3) for s in (0, 1)}
-                         | {f"results/layerprobe/gradients/{r}/ste-vanilla/seed0.pt" for r in RUN_IDS}
+                         | layer_records("ste-vanilla")
                          | phase_records("cdg") | phase_records("nes-10") | phase_records("ste-vanilla")
                          | phase_records("smoothed"))
     runs = {p.split("/")[3] for p in rewritten if p.startswith("results/training/runs/")}
