@@ -372,3 +372,14 @@ def test_snakemake_and_the_check_command_refuse_every_bad_case_alike(tmp_path, c
         expected = SNAKEMAKES_OWN if re.search(r"is empty|not a mapping", message) else message
         assert run.returncode != 0 and expected in output, (message, output[-2000:])
     assert not (tmp_path / "work" / "results").exists()
+
+
+def test_the_check_command_names_a_file_it_cannot_read(tmp_path, capsys):
+    from bnnprobe.config import main
+
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"probe:\n  dims: [\xd0\xff]\n")
+    for path, message in [(tmp_path / "none.yaml", "none.yaml does not exist"), (tmp_path, "is a folder"),
+                          (binary, "cannot read config file .*b.yaml.*utf-8")]:
+        assert main([str(path)]) == 1
+        assert re.search(message, capsys.readouterr().err)

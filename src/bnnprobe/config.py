@@ -279,7 +279,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def read_yaml(path: str | Path):
     """Parse a YAML file; a syntax error or a key written twice names the file, line and column."""
     try:
-        return yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder, not a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -364,9 +372,6 @@ def main(argv: list[str] | None = None) -> int:
                 overrides = parse_config(args.config)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-        for path in files:
-            if not path.is_file():
-                raise ConfigError(f"config file {path} does not exist")
         assemble_config(files, overrides)
     except ConfigError as error:
         print(error, file=sys.stderr)
