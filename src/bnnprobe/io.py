@@ -22,10 +22,10 @@ class DiskFullError(OSError):
 
 
 def remake_advice(path) -> str:
-    """What to run to remake a damaged or deleted result file and everything computed from it. A plain
+    """What to do with a damaged result file: delete it and remake it with everything computed from it. A plain
     run would not: the tables made from the file are still there and up to date."""
-    return (f"remake it and everything computed from it with: snakemake --cores all --forcerun {path} "
-            "(add the --configfile you ran with)")
+    return (f"delete it and remake it and everything computed from it with: snakemake --cores all --forcerun "
+            f"{path} (add the --configfile you ran with)")
 
 
 def _current_umask() -> int:
@@ -128,13 +128,13 @@ def load_torch(path, map_location="cpu"):
         raise
     except Exception as exc:  # truncated zip, wrong format, pickled objects: all mean "remake this file"
         raise UnreadableFileError(f"cannot read {path} ({type(exc).__name__}): the file is damaged or was not "
-                                  f"written by bnnprobe; delete it and {remake_advice(path)}") from None
+                                  f"written by bnnprobe; {remake_advice(path)}") from None
     if not (isinstance(saved, dict) and set(saved) == {"sha256", "content"}):
         raise UnreadableFileError(f"{path} carries no content checksum: it was written by an older version of "
-                                  f"bnnprobe or by another program; delete it and {remake_advice(path)}")
+                                  f"bnnprobe or by another program; {remake_advice(path)}")
     if content_digest(saved["content"]) != saved["sha256"]:
         raise UnreadableFileError(f"{path} was changed after it was written: its content no longer matches the "
-                                  f"checksum written with it; delete it and {remake_advice(path)}")
+                                  f"checksum written with it; {remake_advice(path)}")
     return saved["content"]
 
 

@@ -135,7 +135,7 @@ def load_record(path: str | Path, source: ProbeSource | None = None) -> dict:
     if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
         found = record.get("format") if isinstance(record, dict) else type(record).__name__
         raise RecordError(f"{path} is a gradient record of format {found!r}; this version of bnnprobe reads "
-                          f"format {RECORD_FORMAT}: delete it and {remake_advice(path)}")
+                          f"format {RECORD_FORMAT}: {remake_advice(path)}")
     if source is not None and record.get("probe") != source.name:
         raise RecordError(f"{path} is a record of the {record.get('probe')!r} probe, not of {source.name!r}")
     return record

@@ -17,7 +17,7 @@ def load_table(path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype={"step_layer": str})
     except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise ValueError(f"cannot read the table {path}: {error}; delete it and {remake_advice(path)}") from None
+        raise ValueError(f"cannot read the table {path}: {error}; {remake_advice(path)}") from None
 
 
 def runs_table(frames: Iterable[pd.DataFrame], key: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:

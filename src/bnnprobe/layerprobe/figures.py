@@ -82,5 +82,4 @@ def best_vs_hyperparameter(best: pd.DataFrame, runs: list[dict]):
 def _unit_text(frame: pd.DataFrame) -> str:
     n = sorted(frame["n"].unique())
     count = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
-    unit = frame["ci_unit"].iloc[0] if "ci_unit" in frame else "seed x batch"
-    return f"n = {count} per point, unit: {unit}"
+    return f"n = {count} per point, unit: {frame['ci_unit'].iloc[0]}"
