@@ -170,8 +170,8 @@ def test_bad_training_schedules_fail_before_any_job(schedule, message):
 def test_training_patience_and_switch_step_are_checked():
     with pytest.raises(ConfigError, match="training.plateau.patience"):
         validate_config(broken(_set(["training", "plateau"], {"patience": 0})))
-    with pytest.raises(ConfigError, match="training.switch_at"):
-        validate_config(broken(lambda c: c["training"].update(switch_at=5000, steps=100)))
+    with pytest.raises(ConfigError, match="training.switch"):
+        validate_config(broken(lambda c: c["training"].update(switch=5000, steps=2000)))
     config = validate_config(broken(lambda c: (c["probe"].update(dims=[2, 8]), c["training"].pop("dims"))))
     assert config["training"]["dims"] == [2, 8] and config["training"]["schedules"][0] == "ste-vanilla"
     assert config["training"]["precision"]["dims"] == [8]  # the largest training dim
@@ -184,6 +184,13 @@ BAD_TRAINING = [
     (lambda t: t.update(lr="fast"), "training.lr"),
     (lambda t: t.update(precision={"dims": [7]}), "training.precision.dims\\[0\\]"),
     (lambda t: t.update(schedules=["ste-vanilla>nes-coord-51"]), "samples per coordinate"),
+    # a tolerance of 100 % or more calls every evaluation a plateau
+    (lambda t: t.update(plateau={"patience": 5, "rel_tol": 1.5}), "training.plateau.rel_tol"),
+    # a rule that needs more evaluations than a run has can never decide a plateau
+    (lambda t: t.update(steps=100, eval_every=20, plateau={"patience": 5, "smooth": 10}),
+     "training.plateau.smooth.*at most 6"),
+    (lambda t: t.update(steps=1000, eval_every=10, precision={"steps": 5000}), "training.precision.steps"),
+    (lambda t: t.update(decay={"factor": 1.0}), "training.decay.factor"),
 ]
 
 

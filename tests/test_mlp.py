@@ -102,3 +102,16 @@ def test_paired_losses_equal_numpy_forward_passes(activation, depth):
     for k, d in enumerate(deltas.numpy()):
         assert plus[k].item() == pytest.approx(mse(layers_from_theta(w + d, 5, depth), x, y, activation), rel=1e-11)
         assert minus[k].item() == pytest.approx(mse(layers_from_theta(w - d, 5, depth), x, y, activation), rel=1e-11)
+
+
+def test_a_teacher_per_seed_makes_each_seed_an_independent_teacher_student_draw():
+    def teacher(seed, design):
+        return MLPProbe(MLPSpec(dim=4, seed=seed, batch_size=16, num_batches=1, teacher=design)).teacher
+
+    shared = [teacher(s, "shared") for s in (0, 1)]
+    own = [teacher(s, "per_seed") for s in (0, 1)]
+    assert all(torch.equal(a, b) for a, b in zip(*shared))  # one teacher for every student
+    assert not all(torch.equal(a, b) for a, b in zip(*own))  # each student its own
+    assert not all(torch.equal(a, b) for a, b in zip(shared[0], own[0]))
+    with pytest.raises(ValueError, match="teacher design"):
+        MLPSpec(dim=4, seed=0, batch_size=16, num_batches=1, teacher="each")

@@ -104,10 +104,24 @@ def test_every_rule_ran_with_expected_rows(done):
     assert set(runs[(runs.estimator == "nes-10") & (runs.sigma == 0.1)].smoothed_sigma) == {0.1}
     assert set(runs[runs.estimator == "ste-vanilla"].smoothed_sigma) == {0.01}
     summary = pd.read_csv(done / "results/tables/probe_summary.csv")
-    assert (summary.n == 4).all()
+    # the student is the unit: one value per seed, its batches averaged first
+    assert (summary.n == len(TINY["probe"]["seeds"])).all() and set(summary.ci_unit) == {"seed (its batches averaged)"}
     best = pd.read_csv(done / "results/tables/probe_best.csv", dtype={"step_layer": str})
     assert len(best) == len(INSTANCES) * len(TINY["probe"]["dims"]) * len(STEP_LAYERS)
-    assert best.best_lr_at_edge.dtype == bool
+    assert best.best_lr_at_edge.dtype == bool and best.lr_undetermined.dtype == bool
+    # cross-fitting: each seed scored at the lr the other seed chose, recomputed from the runs table
+    folds = pd.read_csv(done / "results/tables/probe_crossfit.csv", dtype={"step_layer": str})
+    assert len(folds) == len(best) * len(TINY["probe"]["seeds"])
+    all_runs = pd.read_csv(done / "results/tables/probe_runs.csv", dtype={"step_layer": str})
+    cdg = all_runs[(all_runs.estimator == "cdg") & (all_runs.eps == 0.01) & (all_runs.step_layer == "all")
+                   & (all_runs.dim == 3)]
+    means = cdg.groupby(["seed", "lr"]).loss_decrease.mean().unstack("seed")
+    for held in means.columns:
+        other = [c for c in means.columns if c != held][0]
+        chosen = means[other].idxmax()
+        row = folds[(folds.estimator == "cdg") & (folds.eps == 0.01) & (folds.step_layer == "all") & (folds.dim == 3)
+                    & (folds.seed == held)].iloc[0]
+        assert row.chosen_lr == chosen and row.loss_decrease == pytest.approx(means.at[chosen, held])
     assert set(best[~best.reference_setting].apply(lambda r: (r.estimator, r.sigma if r.sigma == r.sigma else r.eps),
                                                    axis=1)) == {("cdg", 0.05), ("nes-10", 0.1), ("nes-coord-10", 0.1),
                                                                 ("smoothed", 0.1)}
@@ -167,44 +181,46 @@ def test_layer_probe_tables_and_figures(done):
 
 def test_training_tables_findings_and_figures(done):
     training = TINY["training"]
+    firsts = {s.split(">")[0] for s in training["schedules"] if ">" in s}
+    schedules = set(training["schedules"]) | {f"{a}>{a}" for a in firsts}  # the restarts are added by themselves
     curves = pd.read_csv(done / "results/tables/training_curves.csv")
-    assert set(curves.schedule) == set(training["schedules"])
+    assert set(curves.schedule) == schedules
     runs = pd.read_csv(done / "results/tables/training_runs.csv")
-    assert len(runs) == len(training["schedules"]) * 2 * 2  # schedules x dims x seeds
+    assert len(runs) == len(schedules) * 2 * 2  # schedules x dims x seeds
+    assert runs.converged.any() and runs.cap_hit.any()  # the tiny config has both kinds
     for run in runs.itertuples():
         curve = curves[(curves.schedule == run.schedule) & (curves.dim == run.dim) & (curves.seed == run.seed)]
-        firsts = {s.split(">")[0] for s in training["schedules"] if ">" in s}
-        if run.schedule in firsts:  # a switch's first estimator, alone, trains to the cap whatever its plateau
-            assert curve.step.max() == training["steps"]
-        elif ">" not in run.schedule:  # any other single estimator stops at its plateau
-            assert curve.step.max() == (run.plateau_step if run.plateau_reached else training["steps"])
-        elif pd.notna(run.then_plateau_step):  # a switch stops at its second estimator's plateau
-            assert curve.step.max() == run.then_plateau_step
+        assert curve.step.max() == (training["steps"] if run.cap_hit else run.end_step)
+        if ">" not in run.schedule and run.schedule not in firsts and run.converged:
+            assert run.end_step == run.converged_step  # a single estimator stops at its convergence
         if pd.notna(run.switch_step):  # after the switch, the estimator in use is the second one
             first, then = run.schedule.split(">")
+            assert run.switch_step == run.converged_step  # at the first estimator's convergence
             assert set(curve[curve.step > run.switch_step].estimator) <= {then}
             assert set(curve[curve.step <= run.switch_step].estimator) == {first}
-    # each estimator at the lr its tuning chose for that dim
-    lr = pd.read_csv(done / "results/tables/training_lr.csv")
+        # the reported test loss is the window mean of the test batch's curve, not of the validation batch's
+        window = curve.sort_values("step").test_loss.iloc[-TINY["training"]["plateau"]["smooth"]:].mean()
+        assert run.test_loss_end == pytest.approx(window)
+    # each estimator at the lr its tuning chose for that dim: from init, or a switch's second at the switch point
+    lr = pd.read_csv(done / "results/tables/training_lr.csv", dtype={"after": str})
+    lr["after"] = lr["after"].fillna("")
     assert set(lr.seed) == set(training["tuning"]["seeds"]) and not set(lr.seed) & set(training["seeds"])
-    chosen = lr[lr.chosen].drop_duplicates(["estimator", "dim"]).set_index(["estimator", "dim"]).lr
+    chosen = lr[lr.chosen].drop_duplicates(["estimator", "after", "dim"]).set_index(["estimator", "after", "dim"]).lr
     for run in runs.itertuples():
-        first = run.schedule.split(">")[0]
-        assert run.lr == chosen[(first, run.dim)]
+        parts = run.schedule.split(">")
+        assert run.lr == chosen[(parts[0], "", run.dim)]
+        if len(parts) == 2:
+            assert run.lr_then == chosen[(parts[1], parts[0], run.dim)]
     final = pd.read_csv(done / "results/tables/training_final.csv")
-    assert len(final) == len(training["schedules"]) * 2 and (final.n == 2).all()
-    for row in final.itertuples():  # the mean of the seeds' last validation losses, recomputed from the curves
-        at = curves[(curves.schedule == row.schedule) & (curves.dim == row.dim)]
-        last = at.sort_values("step").groupby("seed").val_loss.last()
-        assert row.final_val_loss_mean == pytest.approx(last.mean())
+    assert len(final) == len(schedules) * 2 and (final.n == 2).all()
     comparisons = pd.read_csv(done / "results/tables/training_comparisons.csv")
-    assert {"first alone", "second alone", "control"} <= set(comparisons.role)
-    assert set(comparisons.axis) == {"steps", "cost", "seconds"}
+    assert {"first alone, continued", "second alone", "restart", "control"} <= set(comparisons.role)
+    assert set(comparisons.axis) == {"converged", "steps", "cost", "seconds"}
     precision = pd.read_csv(done / "results/tables/training_precision.csv")
     assert set(precision.schedule) == set(training["precision"]["schedules"])
     findings = (done / "results/tables/findings_training.md").read_text()
-    for heading in ("Do the runs reach a minimum?", "get worse as its run approaches the plateau",
-                    "Does switching at the plateau pay?", "lowest loss per unit cost"):
+    for heading in ("Do the runs converge", "early, or late?", "does another estimator's step still lower the loss",
+                    "Does switching at convergence pay?", "lowest loss per unit cost"):
         assert heading in findings
     figures = ["val_loss_vs_step", "val_loss_vs_cost_dim2", "val_loss_vs_cost_dim3", "lr_tuning",
                "phase_probe_ste-vanilla"]
@@ -234,6 +250,10 @@ def test_the_probe_along_training_has_every_phase_and_layer(done):
     pd.testing.assert_series_equal(init.loss_decrease.loc[common], probe.loss_decrease.loc[common])
     trend = pd.read_csv(done / "results/tables/training_probe_trend.csv", dtype={"step_layer": str})
     assert set(trend.measure) == {"cos_to_cdg", "cos_to_smoothed"} and set(trend.step_layer) == {"all", "1", "3"}
+    assert set(trend.change) == {"early", "late"}
+    converged = pd.read_csv(done / "results/tables/training_probe_converged.csv", dtype={"step_layer": str})
+    assert set(converged.phase) == {"init", "converged"}
+    assert set(converged.estimator) == {"cdg", "nes-10", "ste-vanilla", "smoothed"}
 
 
 def test_gradient_record_has_documented_keys(done):
@@ -293,6 +313,21 @@ def test_a_changed_record_is_refused_and_the_advised_command_remakes_it(done):
     load_torch(done / record)  # its checksum holds again
     pd.testing.assert_frame_equal(pd.read_csv(sweep).drop(columns="seconds"), kept)
     assert "Nothing to be done" in snakemake(done, current_config(done), "--dry-run").stdout
+
+
+@pytest.mark.parametrize("section,change,rule,jobs", [
+    ("probe", {"batch_size": 48}, "probe_gradients", len(INSTANCES)),
+    ("layerprobe", {"batch_size": 16}, "layerprobe_gradients", 3),
+    ("training", {"steps": 150}, "training_run", 7),  # 6 schedules and the restart ste-vanilla>ste-vanilla
+])
+def test_a_changed_problem_setting_reruns_the_jobs_it_reaches(done, section, change, rule, jobs):
+    """Settings that reach a job only through its problem specs (not its paths) re-run it: the specs are a
+    param Snakemake compares (one computed from `output` would be left out of its params trigger)."""
+    config = current_config(done)
+    config[section] = {**config[section], **change}
+    result = snakemake(done, config, "--dry-run", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(rf"^{rule}\s+{jobs}$", result.stdout, flags=re.M), result.stdout
 
 
 def test_a_moved_checkout_has_nothing_to_do(done, tmp_path):

@@ -12,9 +12,9 @@ class ProbeColumns:
     source: str  # the module whose SOURCE builds this probe's problems
     key_columns: tuple[str, ...]  # what a row is about, besides estimator, batch and lr
     group_columns: tuple[str, ...]  # what a summary row (and a fine lr grid) is per, besides estimator
-    # the independent unit of a summary's statistics: () = every (seed, batch) row; ("seed",) = each seed,
-    # its batches averaged first (they share the seed's draw, e.g. the layer probe's coordinate sample)
-    ci_unit: tuple[str, ...] = ()
+    # the independent unit of a summary's statistics: each seed, its batches averaged first (a seed's
+    # batches share its student, and the layer probe's its coordinate sample: they are not independent)
+    ci_unit: tuple[str, ...] = ("seed",)
 
     @property
     def run_columns(self) -> list[str]:
@@ -43,10 +43,11 @@ ALL_COORDINATES = "all"
 PROBES = {
     "mlp": ProbeColumns("bnnprobe.mlp.source", key_columns=("dim", "seed"), group_columns=("dim",)),
     "layer": ProbeColumns("bnnprobe.layerprobe.source", key_columns=("run_id", "layer", "k", "seed"),
-                          group_columns=("run_id", "layer", "k"), ci_unit=("seed",)),
-    # the MLP probe at snapshots of a training run; phase init is the MLP probe's own rows
+                          group_columns=("run_id", "layer", "k")),
+    # the MLP probe at snapshots of a training run (phase init: the MLP probe's own problem)
     "phase": ProbeColumns("bnnprobe.training.source", key_columns=("schedule", "phase", "step", "dim", "seed"),
                           group_columns=("schedule", "phase", "dim")),
 }
 
-PHASES = ("init", "f25", "f50", "plateau", "end")  # in training order
+# the probe along training's phases, in training order: fractions of each run's own converged step
+PHASES = {"init": 0.0, "f25": 0.25, "f50": 0.5, "f75": 0.75, "converged": 1.0}

@@ -33,6 +33,8 @@ from bnnprobe.training.schedule import (
 ESTIMATORS = mlp_probe_instances(config)  # one per (estimator, sigma or eps value)
 DIMS = config["probe"]["dims"]
 SEEDS = config["probe"]["seeds"]
+# the records one MLP-probe gradient job writes (its output, and the specs read off it)
+MLP_RECORD_AXES = {"dim": DIMS, "seed": SEEDS}
 GRIDS = ["coarse", "fine"]
 ENV = "../../envs/bnnprobe.yaml"
 
@@ -64,6 +66,9 @@ PATHS = {
     "phase_record": "results/training/probe/gradients/{schedule}/{estimator}/dim{dim}/seed{seed}/{phase}.pt",
     "phase_sweep": "results/training/probe/sweeps/{grid}/{schedule}/{estimator}/dim{dim}/{phase}.csv",
     "phase_fine_grid": "results/training/probe/fine_grids/{schedule}/{estimator}/dim{dim}/{phase}.json",
+    "tuning": "results/training/tuning/{estimator}.csv",
+    "switch_points": "results/training/tuning/switch_points/{estimator}.pt",
+    "switch_tuning": "results/training/tuning/switches/{schedule}.csv",
 }
 
 
@@ -150,6 +155,7 @@ MLP_PROBLEM_KEYS = [
     "activation",
     "depth",
     "teacher_seed",
+    "teacher",
     "init_scale",
 ]
 
@@ -170,11 +176,15 @@ def smoothed_reference(wildcards):
     )
 
 
-def mlp_specs(wildcards, output):
+# The spec functions take the wildcards only and list the job's outputs themselves: Snakemake leaves a
+# param computed from `output` out of its params re-run trigger (it counts as derived from the files).
+def mlp_specs(wildcards):
     """The problem spec of each record an MLP probe gradient job writes, read off its path."""
     p = config["probe"]
     specs = []
-    for record in output.records:
+    for record in path(
+        "probe_record", estimator=wildcards.estimator, **MLP_RECORD_AXES
+    ):
         dim, seed = re.search(r"\bdim(\d+)/seed(\d+)\.pt$", record).groups()
         specs.append(
             {"dim": int(dim), "seed": int(seed), **{k: p[k] for k in MLP_PROBLEM_KEYS}}
@@ -236,6 +246,7 @@ FINETUNE_RUNS = {run["id"]: run for run in resolve_runs(config["finetune"])}
 FT_DATASET = config["finetune"]["dataset"]
 FT_DATA = path("data", dataset=FT_DATASET)
 LAYER_SEEDS = config["layerprobe"]["seeds"]
+LAYER_RECORD_AXES = {"run": list(FINETUNE_RUNS), "seed": LAYER_SEEDS}
 LAYER_ESTIMATORS = probe_estimators({"estimators": config["layerprobe"]["estimators"]})
 
 
@@ -256,11 +267,13 @@ def finetuned_model(run):
     return path("finetuned", dataset=FT_DATASET, run=run, seed=seed, file="model.pt")
 
 
-def layer_specs(wildcards, output):
+def layer_specs(wildcards):
     """The problem spec of each record a layer-probe gradient job writes, read off its path."""
     probe = config["layerprobe"]
     specs = []
-    for record in output.records:
+    for record in path(
+        "layer_record", estimator=wildcards.estimator, **LAYER_RECORD_AXES
+    ):
         run, seed = re.search(
             r"\bgradients/([^/]+)/[^/]+/seed(\d+)\.pt$", record
         ).groups()
@@ -282,26 +295,27 @@ def layer_specs(wildcards, output):
 
 # ---- the study along training ---------------------------------------------------------------------
 TRAINING = config["training"]
+TRAINING_RUN_AXES = {"dim": TRAINING["dims"], "seed": TRAINING["seeds"]}
 TRAINING_SLUGS = [schedule_slug(s) for s in TRAINING["schedules"]]
 TUNED = TRAINING["lr"] == "auto"
-# every estimator a schedule runs, each tuned once (training.lr: auto)
-TRAINING_ESTIMATORS = list(
-    dict.fromkeys(
-        name
-        for text in TRAINING["schedules"]
-        for name in parse_schedule(text).estimators
-    )
-)
+SCHEDULES = {text: parse_schedule(text) for text in TRAINING["schedules"]}
+SWITCHES = {text: s for text, s in SCHEDULES.items() if s.switches}
+# tuned from the initialisation: every estimator a run starts with, and every estimator run alone
+TRAINING_ESTIMATORS = list(dict.fromkeys(s.first for s in SCHEDULES.values()))
+# trained on the tuning seeds to their convergence: the first estimators of the switches (their second
+# estimators are tuned from there)
+SWITCH_FIRSTS = list(dict.fromkeys(s.first for s in SWITCHES.values()))
 TUNING_TABLES = (
-    expand("results/training/tuning/{estimator}.csv", estimator=TRAINING_ESTIMATORS)
+    [path("tuning", estimator=name) for name in TRAINING_ESTIMATORS]
+    + [path("switch_tuning", schedule=schedule_slug(text)) for text in SWITCHES]
     if TUNED
     else []
 )
 PRECISION_SLUGS = [schedule_slug(s) for s in TRAINING["precision"]["schedules"]]
-# the first estimators of the switches, alone: they train on to the cap after their plateau (the others stop)
-TO_CAP = {
-    parse_schedule(s).first for s in TRAINING["schedules"] if parse_schedule(s).switches
-}
+# the first estimators of the switches, alone: after their convergence they go on with the decay budget the
+# switch's second estimator gets (the control "A alone, continued")
+CONTINUED = set(SWITCH_FIRSTS)
+PROBED_SCHEDULES = list(TRAINING["probe"]["schedules"])
 TRAINING_LR_FIGURE = (
     {
         "lr": report(
@@ -316,17 +330,19 @@ TRAINING_LR_FIGURE = (
 
 
 def schedule_estimators(wildcards):
-    return parse_schedule(schedule_from_slug(wildcards.schedule)).estimators
+    return SCHEDULES[schedule_from_slug(wildcards.schedule)].estimators
 
 
 def schedule_tuning(wildcards):
-    """The lr tuning tables a schedule's runs read (none with a fixed lr)."""
-    names = schedule_estimators(wildcards)
-    return (
-        expand("results/training/tuning/{estimator}.csv", estimator=names)
-        if TUNED
-        else []
-    )
+    """The lr tuning tables a schedule's runs read (none with a fixed lr): its first estimator's, and for a
+    switch its second estimator's at the switch point."""
+    text = schedule_from_slug(wildcards.schedule)
+    if not TUNED:
+        return []
+    tables = [path("tuning", estimator=SCHEDULES[text].first)]
+    if SCHEDULES[text].switches:
+        tables.append(path("switch_tuning", schedule=wildcards.schedule))
+    return tables
 
 
 def training_settings(wildcards):
@@ -343,22 +359,35 @@ def training_problem():
     p = config["probe"]
     return {
         "batch_size": TRAINING["batch_size"],
-        **{k: p[k] for k in ("activation", "depth", "teacher_seed", "init_scale")},
+        **{k: p[k] for k in ("activation", "depth", "teacher_seed", "teacher", "init_scale")},
+    }
+
+
+def tuning_budget():
+    """What a tuning run depends on besides its estimator, lr and start."""
+    t = TRAINING
+    return {
+        "steps": t["tuning"]["steps"],
+        "eval_every": t["eval_every"],
+        "smooth": t["plateau"]["smooth"],
+        "val_batch_size": t["val_batch_size"],
+        "optimizer": t["optimizer"],
     }
 
 
 def tuning_grid(wildcards):
-    return TRAINING["tuning"]["grid"][
-        grid_key(wildcards.estimator, TRAINING["optimizer"])
-    ]
+    name = (
+        wildcards.estimator
+        if "estimator" in wildcards.keys()
+        else SCHEDULES[schedule_from_slug(wildcards.schedule)].then
+    )
+    return TRAINING["tuning"]["grid"][grid_key(name, TRAINING["optimizer"])]
 
 
-def training_spec(schedule, dim, seed):
-    """A training run's spec (bnnprobe.training.trainer.TrainingSpec without its lrs)."""
+def protocol():
+    """The training protocol every run follows (a TrainingSpec's fields besides problem, schedule, lrs)."""
     t = TRAINING
     return {
-        "problem": {"dim": dim, "seed": seed, "num_batches": 1, **training_problem()},
-        "schedule": schedule,
         "steps": t["steps"],
         "val_batch_size": t["val_batch_size"],
         "eval_every": t["eval_every"],
@@ -366,31 +395,49 @@ def training_spec(schedule, dim, seed):
         "patience": t["plateau"]["patience"],
         "rel_tol": t["plateau"]["rel_tol"],
         "smooth": t["plateau"]["smooth"],
-        "switch_at": t["switch_at"],
-        "probe_fractions": [0.25, 0.5],
-        "to_cap": schedule in TO_CAP,
+        "decay_factor": t["decay"]["factor"],
+        "reductions": t["decay"]["reductions"],
+        "stationarity_batches": t["stationarity"]["batches"],
     }
 
 
-def training_specs(wildcards, output):
-    """The spec of each run a training job writes, read off its curve's path (.../dim<d>/seed<s>/curve.csv)."""
+def training_spec(schedule, dim, seed):
+    """A training run's spec (bnnprobe.training.trainer.TrainingSpec without its lrs)."""
+    switches = SCHEDULES[schedule].switches
+    return {
+        "problem": {"dim": dim, "seed": seed, "num_batches": 1, **training_problem()},
+        "schedule": schedule,
+        **protocol(),
+        "switch": TRAINING["switch"] if switches else "converged",
+        "extra_reductions": TRAINING["decay"]["reductions"] if schedule in CONTINUED else 0,
+        "keep_trajectory": schedule in PROBED_SCHEDULES,
+    }
+
+
+def training_specs(wildcards):
+    """The spec of each run a training job writes, in the order of its outputs (every dim, then seed)."""
     schedule = schedule_from_slug(wildcards.schedule)
-    specs = []
-    for curve in output.curves:
-        dim, seed = re.search(r"\bdim(\d+)/seed(\d+)/curve\.csv$", curve).groups()
-        specs.append(training_spec(schedule, int(dim), int(seed)))
-    return specs
+    return [
+        training_spec(schedule, dim, seed)
+        for dim in TRAINING["dims"]
+        for seed in TRAINING["seeds"]
+    ]
 
 
 def precision_specs(wildcards):
-    """The runs a precision job trains twice: the first seed at each precision dim."""
+    """The runs a precision job trains twice: the first seed at each precision dim, at the tuned lr for a
+    fixed number of steps (no decay: both precisions take the same steps)."""
     schedule = schedule_from_slug(wildcards.schedule)
-    seed, steps = (
-        TRAINING["seeds"][0],
-        TRAINING["precision"]["steps"] or TRAINING["steps"],
-    )
+    seed = TRAINING["seeds"][0]
+    steps = TRAINING["precision"]["steps"] or TRAINING["steps"]
     return [
-        {**training_spec(schedule, dim, seed), "steps": steps, "probe_fractions": []}
+        {
+            **training_spec(schedule, dim, seed),
+            "steps": steps,
+            "stops": False,
+            "keep_trajectory": False,
+            "stationarity_batches": 0,
+        }
         for dim in TRAINING["precision"]["dims"]
     ]
 
@@ -409,13 +456,20 @@ PHASE_SLUGS = [schedule_slug(s) for s in TRAINING["probe"]["schedules"]]
 # CDG and the smoothed coordinate gradient (at its reference sigma) are the cosine references here too
 PHASE_ESTIMATORS = mlp_probe_estimators({"estimators": TRAINING["probe"]["estimators"]})
 PROBED_PHASES = list(PHASES)
+PHASE_RECORD_AXES = {**TRAINING_RUN_AXES, "phase": PROBED_PHASES}
 
 
-def phase_specs(wildcards, output):
+def phase_specs(wildcards):
     """The spec of each record the job writes, read off its path (.../dim<d>/seed<s>/<phase>.pt)."""
     p = config["probe"]
     specs = []
-    for record in output.records:
+    records = path(
+        "phase_record",
+        schedule=wildcards.schedule,
+        estimator=wildcards.estimator,
+        **PHASE_RECORD_AXES,
+    )
+    for record in records:
         dim, seed, phase = re.search(
             r"\bdim(\d+)/seed(\d+)/(\w+)\.pt$", record
         ).groups()

@@ -8,7 +8,7 @@ rule layerprobe_gradients:
         data=FT_DATA,
         code=estimator_code("gradients.py", "layer"),
     output:
-        records=path("layer_record", run=list(FINETUNE_RUNS), seed=LAYER_SEEDS),
+        records=path("layer_record", **LAYER_RECORD_AXES),
     log:
         "results/logs/layerprobe/gradients/{estimator}.log",
     benchmark:
@@ -79,6 +79,11 @@ rule layerprobe_tables:
         ),
         best=report(
             "results/tables/layerprobe_best.csv",
+            caption="../report/layerprobe.rst",
+            category="Layer probe",
+        ),
+        crossfit=report(
+            "results/tables/layerprobe_crossfit.csv",
             caption="../report/layerprobe.rst",
             category="Layer probe",
         ),

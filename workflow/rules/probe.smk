@@ -7,7 +7,7 @@ rule probe_gradients:
     input:
         code=estimator_code("gradients.py", "mlp"),
     output:
-        records=path("probe_record", dim=DIMS, seed=SEEDS),
+        records=path("probe_record", **MLP_RECORD_AXES),
     log:
         "results/logs/probe/gradients/{estimator}.log",
     benchmark:
@@ -71,6 +71,12 @@ rule probe_tables:
         ),
         best=report(
             "results/tables/probe_best.csv",
+            caption="../report/probe_tables.rst",
+            category="Probe study",
+            subcategory="Tables",
+        ),
+        crossfit=report(
+            "results/tables/probe_crossfit.csv",
             caption="../report/probe_tables.rst",
             category="Probe study",
             subcategory="Tables",
@@ -169,7 +175,7 @@ rule probe_lr_curves:
 
 rule probe_findings:
     input:
-        runs=rules.probe_tables.output.runs,
+        crossfit=rules.probe_tables.output.crossfit,
         best=rules.probe_tables.output.best,
         code=code("probe_findings.py"),
     output:

@@ -7,7 +7,7 @@ rule training_tune:
     input:
         code=estimator_code("training_tune.py", estimators=lambda wc: [wc.estimator]),
     output:
-        table="results/training/tuning/{estimator}.csv",
+        table=path("tuning"),
     log:
         "results/logs/training/tuning/{estimator}.log",
     benchmark:
@@ -21,13 +21,75 @@ rule training_tune:
     params:
         dims=TRAINING["dims"],
         seeds=TRAINING["tuning"]["seeds"],
-        steps=TRAINING["tuning"]["steps"],
+        budget=tuning_budget(),
         extensions=TRAINING["tuning"]["extend"],
         grid=tuning_grid,
         problem=training_problem(),
-        val_batch_size=TRAINING["val_batch_size"],
-        optimizer=TRAINING["optimizer"],
         settings=lambda wc: settings_for(wc.estimator, config),
+        compute=training_compute(),
+    script:
+        "../scripts/training_tune.py"
+
+
+# the first estimator of a switch trained on the tuning seeds to its convergence: where the second one is tuned
+rule training_switch_points:
+    input:
+        tuning=path("tuning"),
+        code=estimator_code("training_switch_points.py", estimators=lambda wc: [wc.estimator]),
+    output:
+        points=path("switch_points"),
+    log:
+        "results/logs/training/tuning/switch_points/{estimator}.log",
+    benchmark:
+        "results/benchmarks/training/tuning/switch_points/{estimator}.tsv"
+    conda:
+        ENV
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=training_mem_mb,
+        gpu=gpu_count,
+    params:
+        dims=TRAINING["dims"],
+        seeds=TRAINING["tuning"]["seeds"],
+        problem=training_problem(),
+        protocol={**protocol(), "stationarity_batches": 0},
+        settings=lambda wc: settings_for(wc.estimator, config),
+        compute=training_compute(),
+    script:
+        "../scripts/training_switch_points.py"
+
+
+# a switch's second estimator tuned at the switch point: from the first one's converged weights
+rule training_switch_tune:
+    input:
+        points=lambda wc: path(
+            "switch_points", estimator=SCHEDULES[schedule_from_slug(wc.schedule)].first
+        ),
+        code=estimator_code("training_tune.py", estimators=schedule_estimators),
+    output:
+        table=path("switch_tuning"),
+    log:
+        "results/logs/training/tuning/switches/{schedule}.log",
+    benchmark:
+        "results/benchmarks/training/tuning/switches/{schedule}.tsv"
+    conda:
+        ENV
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=training_mem_mb,
+        gpu=training_run_gpus,
+    params:
+        dims=TRAINING["dims"],
+        seeds=TRAINING["tuning"]["seeds"],
+        budget=tuning_budget(),
+        extensions=TRAINING["tuning"]["extend"],
+        grid=tuning_grid,
+        problem=training_problem(),
+        estimator=lambda wc: SCHEDULES[schedule_from_slug(wc.schedule)].then,
+        after=lambda wc: SCHEDULES[schedule_from_slug(wc.schedule)].first,
+        settings=lambda wc: settings_for(
+            SCHEDULES[schedule_from_slug(wc.schedule)].then, config
+        ),
         compute=training_compute(),
     script:
         "../scripts/training_tune.py"
@@ -38,18 +100,8 @@ rule training_run:
         tuning=schedule_tuning,
         code=estimator_code("training_run.py", estimators=schedule_estimators),
     output:
-        curves=path(
-            "training_run",
-            dim=TRAINING["dims"],
-            seed=TRAINING["seeds"],
-            file="curve.csv",
-        ),
-        snapshots=path(
-            "training_run",
-            dim=TRAINING["dims"],
-            seed=TRAINING["seeds"],
-            file="snapshots.pt",
-        ),
+        curves=path("training_run", file="curve.csv", **TRAINING_RUN_AXES),
+        snapshots=path("training_run", file="snapshots.pt", **TRAINING_RUN_AXES),
     log:
         "results/logs/training/runs/{schedule}.log",
     benchmark:
@@ -137,7 +189,6 @@ rule training_tables:
     conda:
         ENV
     params:
-        patience=TRAINING["plateau"]["patience"],
         smooth=TRAINING["plateau"]["smooth"],
         controls=TRAINING["controls"],
     script:
@@ -201,20 +252,10 @@ rule training_figures:
 
 rule training_probe_gradients:
     input:
-        snapshots=path(
-            "training_run",
-            dim=TRAINING["dims"],
-            seed=TRAINING["seeds"],
-            file="snapshots.pt",
-        ),
+        snapshots=path("training_run", file="snapshots.pt", **TRAINING_RUN_AXES),
         code=estimator_code("gradients.py", "phase"),
     output:
-        records=path(
-            "phase_record",
-            dim=TRAINING["dims"],
-            seed=TRAINING["seeds"],
-            phase=PROBED_PHASES,
-        ),
+        records=path("phase_record", **PHASE_RECORD_AXES),
     log:
         "results/logs/training/probe/gradients/{schedule}/{estimator}.log",
     benchmark:
@@ -236,12 +277,7 @@ rule training_probe_gradients:
 
 rule training_probe_sweep:
     input:
-        gradients=path(
-            "phase_record",
-            dim=TRAINING["dims"],
-            seed=TRAINING["seeds"],
-            phase=PROBED_PHASES,
-        ),
+        gradients=path("phase_record", **PHASE_RECORD_AXES),
         cdg=path(
             "phase_record",
             estimator="cdg",
@@ -256,12 +292,7 @@ rule training_probe_sweep:
             seed=TRAINING["seeds"],
             phase=PROBED_PHASES,
         ),
-        snapshots=path(
-            "training_run",
-            dim=TRAINING["dims"],
-            seed=TRAINING["seeds"],
-            file="snapshots.pt",
-        ),
+        snapshots=path("training_run", file="snapshots.pt", **TRAINING_RUN_AXES),
         code=code("sweeps.py", "phase"),
     output:
         coarse=path(
@@ -309,6 +340,11 @@ rule training_probe_tables:
         ),
         best=report(
             "results/tables/training_probe_best.csv",
+            caption="../report/training.rst",
+            category="Along training",
+        ),
+        crossfit=report(
+            "results/tables/training_probe_crossfit.csv",
             caption="../report/training.rst",
             category="Along training",
         ),
@@ -361,10 +397,16 @@ rule training_findings:
         precision=rules.training_precision_table.output.table if PRECISION_SLUGS else [],
         probe_runs=rules.training_probe_tables.output.runs,
         probe_best=rules.training_probe_tables.output.best,
+        probe_crossfit=rules.training_probe_tables.output.crossfit,
         code=code("training_findings.py"),
     output:
         trend=report(
             "results/tables/training_probe_trend.csv",
+            caption="../report/training.rst",
+            category="Along training",
+        ),
+        converged=report(
+            "results/tables/training_probe_converged.csv",
             caption="../report/training.rst",
             category="Along training",
         ),
@@ -379,9 +421,11 @@ rule training_findings:
     conda:
         ENV
     params:
-        patience=TRAINING["plateau"]["patience"],
-        rel_tol=TRAINING["plateau"]["rel_tol"],
-        smooth=TRAINING["plateau"]["smooth"],
+        protocol={
+            **TRAINING["plateau"],
+            "factor": TRAINING["decay"]["factor"],
+            "reductions": TRAINING["decay"]["reductions"],
+        },
     script:
         "../scripts/training_findings.py"
 

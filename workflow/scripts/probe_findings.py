@@ -13,8 +13,8 @@ from bnnprobe.analysis.findings import findings_markdown, knob_comparisons, laye
 from bnnprobe.analysis.tables import load_table  # noqa: E402
 from bnnprobe.io import atomic_path, save_csv  # noqa: E402
 
-runs, best = load_table(snakemake.input.runs), load_table(snakemake.input.best)
-layers, knobs = layer_comparisons(runs, best), knob_comparisons(runs, best)
+folds, best = load_table(snakemake.input.crossfit), load_table(snakemake.input.best)
+layers, knobs = layer_comparisons(folds, best), knob_comparisons(folds, best)
 save_csv(layers, snakemake.output.layers)
 save_csv(knobs, snakemake.output.sigma_eps)
 with atomic_path(snakemake.output.findings) as tmp:

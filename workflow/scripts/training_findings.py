@@ -14,15 +14,19 @@ import pandas as pd  # noqa: E402
 from bnnprobe.analysis.tables import load_table  # noqa: E402
 from bnnprobe.io import atomic_path, save_csv  # noqa: E402
 from bnnprobe.training.findings import findings_markdown  # noqa: E402
-from bnnprobe.training.tables import cosine_trend, ste_rankings  # noqa: E402
+from bnnprobe.training.tables import converged_probe, cosine_trend, ste_rankings  # noqa: E402
+from bnnprobe.training.tuning import read_tuning  # noqa: E402
 
 i, p = snakemake.input, snakemake.params
 trend = cosine_trend(load_table(i.probe_runs))
+probe_best = load_table(i.probe_best)
+converged = converged_probe(probe_best, load_table(i.probe_crossfit))
 save_csv(trend, snakemake.output.trend)
-lr = pd.read_csv(i.lr)
+save_csv(converged, snakemake.output.converged)
+lr = read_tuning([i.lr])
 text = findings_markdown(pd.read_csv(i.runs), pd.read_csv(i.final), pd.read_csv(i.comparisons),
-                         pd.read_csv(i.leaders), trend, ste_rankings(load_table(i.probe_best)),
-                         rel_tol=p.rel_tol, patience=p.patience, smooth=p.smooth, tuning=lr if len(lr) else None,
+                         pd.read_csv(i.leaders), trend, converged, ste_rankings(probe_best),
+                         protocol=dict(p.protocol), tuning=lr if len(lr) else None,
                          precision=pd.read_csv(i.precision) if i.precision else None)
 with atomic_path(snakemake.output.findings) as tmp:
     Path(tmp).write_text(text)

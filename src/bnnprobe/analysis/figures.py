@@ -1,9 +1,11 @@
 """The probes' figures (the MLP probe's, and the helpers the layer probe's use), drawn from the tidy
 tables (never from raw gradients). The finetunes and the training study draw their own.
 
-Error bars are Student-t 95% confidence intervals over the summaries' independent units (``ci_unit``).
-Loss decreases span orders of magnitude: their axis is logarithmic, or symmetric-log
-(linear within 1% of the largest magnitude) where some go negative at large lr.
+Error bars are Student-t 95% confidence intervals over the independent units (``ci_unit``: the seed, its
+batches averaged first). The best loss decrease of an estimator is its cross-fitted one (its lr chosen on
+the other seeds, :mod:`bnnprobe.analysis.crossfit`); a point whose best lr is at the edge of the grid is
+circled (a lower bound). Loss decreases span orders of magnitude: their axis is logarithmic, or
+symmetric-log (linear within 1% of the largest magnitude) where some go negative at large lr.
 """
 
 from __future__ import annotations
@@ -16,6 +18,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 LOSS_DECREASE = "loss decrease L(w) - L(w - lr g) (MSE units)"
+
+
+CROSSFIT = {f"crossfit_loss_decrease_{stat}": f"loss_decrease_{stat}" for stat in ("mean", "ci95_low", "ci95_high")}
+
+
+def crossfitted(best: pd.DataFrame) -> pd.DataFrame:
+    """``best`` with its cross-fitted decrease (and CI) in the columns :func:`errorbar` draws."""
+    return best.drop(columns=list(CROSSFIT.values())).rename(columns=CROSSFIT)
+
+
+def mark_undetermined(ax, best: pd.DataFrame, x: str) -> None:
+    """Circle the points whose best lr is at the edge of the grid: their value is only a lower bound."""
+    edge = best[best["lr_undetermined"].astype(bool)]
+    label = "best lr at the grid's edge (a lower bound)"
+    if len(edge):
+        shown = label in ax.get_legend_handles_labels()[1]
+        ax.scatter(edge[x], edge["loss_decrease_mean"], s=160, facecolors="none", edgecolors="red",
+                   linewidths=1.2, label=None if shown else label, zorder=5)
 
 
 def _style(name: str) -> dict:
@@ -70,38 +90,40 @@ def _panel_figure(frame: pd.DataFrame, panels: list[dict], x: str, xlabel: str, 
 def quick_check(summary: pd.DataFrame, panels: list[dict], lr: float):
     """The log's quick check: loss decrease at one lr vs dim, one panel per estimator group."""
     return _panel_figure(summary[np.isclose(summary["lr"], lr)], panels, "dim", "num_dim (neurons per layer)",
-                         f"Quick check: one step at lr = {lr:g}, mean and 95% CI over seeds x batches", log_base=2)
+                         f"Quick check: one step at lr = {lr:g}, mean and 95% CI over seeds", log_base=2)
 
 
 def lr_curves(summary: pd.DataFrame, panels: list[dict], dim: int):
     """Loss decrease vs lr for one dim, one panel per estimator group (coarse and fine grids together)."""
     return _panel_figure(summary[summary["dim"] == dim], panels, "lr", "learning rate lr (log scale)",
-                         f"num_dim = {dim}: loss decrease vs lr, mean and 95% CI over seeds x batches")
+                         f"num_dim = {dim}: loss decrease vs lr, mean and 95% CI over seeds")
 
 
 def best_vs_dim(best: pd.DataFrame):
-    """Best loss decrease (best lr per estimator and dim) vs dim."""
+    """Best loss decrease (each estimator's lr chosen out of sample) vs dim."""
+    best = crossfitted(best)
     fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
     for name, frame in best.groupby("estimator", sort=True):
         errorbar(ax, frame, "dim", name)
-    edge = best[best["best_lr_at_edge"]]
-    if len(edge):  # the optimum may lie outside the grid: these values are lower bounds
-        ax.scatter(edge["dim"], edge["loss_decrease_mean"], s=160, facecolors="none", edgecolors="red",
-                   linewidths=1.2, label="best lr at the grid's edge", zorder=5)
+    mark_undetermined(ax, best, "dim")
     ax.set_xscale("log", base=2)
     loss_axis(ax, best["loss_decrease_mean"].to_numpy())
-    ax.set(title="Best loss decrease over the lr grid vs num_dim", xlabel="num_dim (neurons per layer)",
+    ax.set(title="Best loss decrease vs num_dim (lr chosen on the other seeds)", xlabel="num_dim (neurons per layer)",
            ylabel=LOSS_DECREASE + " at the best lr")
     ax.legend(fontsize=8)
     return fig
 
 
 def _cosine_axis(ax, frame: pd.DataFrame, column: str, x: str, exclude: str) -> None:
-    """Mean cosine and its ~95% CI per ``x``, a line per estimator (not ``exclude``, the reference itself)."""
+    """Mean cosine and its 95% CI over seeds (each seed's batches averaged first) per ``x``, a line per
+    estimator (not ``exclude``, the reference itself)."""
+    from .stats import ci95_halfwidth
+
     for name, by_name in frame[frame["estimator"] != exclude].groupby("estimator", sort=True):
-        stats = by_name.groupby(x)[column].agg(["mean", "std", "count"])
+        per_seed = by_name.groupby([x, "seed"])[column].mean()
+        stats = per_seed.groupby(level=0).agg(["mean", "std", "count"])
         if stats["mean"].notna().any():
-            half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])
+            half = np.nan_to_num(ci95_halfwidth(stats["std"] / np.sqrt(stats["count"]), stats["count"]))
             ax.errorbar(stats.index, stats["mean"], yerr=half, label=name, capsize=3, **_style(name))
     ax.axhline(0, color="grey", linewidth=0.6)
     ax.set(ylim=(-1.05, 1.05))
@@ -117,20 +139,21 @@ def cosine_vs_dim(runs: pd.DataFrame):
         _cosine_axis(ax, per_gradient, column, "dim", reference)
         ax.set_xscale("log", base=2)
         ax.set(title=f"Agreement with {label}", xlabel="num_dim (neurons per layer)",
-               ylabel=f"cos(g, g_{reference}) (mean, ~95% CI)")
+               ylabel=f"cos(g, g_{reference}) (mean, 95% CI over seeds)")
         ax.legend(fontsize=8)
     return fig
 
 
 def best_per_layer(best: pd.DataFrame):
     """Best loss decrease vs dim when a step moves one layer only: a panel per step layer (and all)."""
-    best = best[best["reference_setting"].astype(bool)]
+    best = crossfitted(best[best["reference_setting"].astype(bool)])
     layers = sorted(best["step_layer"].astype(str).unique(), key=lambda v: (v != "all", v.zfill(4)))
     fig, axes = _panel_grid(len(layers), width=4.6)
     for ax, layer in zip(axes, layers):
         at = best[best["step_layer"].astype(str) == layer]
         for name, frame in at.groupby("estimator", sort=True):
             errorbar(ax, frame, "dim", name)
+        mark_undetermined(ax, at, "dim")
         ax.set_xscale("log", base=2)
         loss_axis(ax, at["loss_decrease_mean"].to_numpy())
         ax.set(title="all layers" if layer == "all" else f"layer {layer} only"
@@ -138,15 +161,15 @@ def best_per_layer(best: pd.DataFrame):
                xlabel="num_dim (neurons per layer)")
     axes[0].set_ylabel(LOSS_DECREASE + " at the best lr")
     axes[-1].legend(fontsize=7)
-    fig.suptitle("Which layer carries the loss decrease: one step of one layer's coordinates, best lr per "
-                 "estimator, layer and dim (mean, 95% CI over seeds x batches)")
+    fig.suptitle("Which layer carries the loss decrease: one step of one layer's coordinates, lr chosen on the "
+                 "other seeds per estimator, layer and dim (mean, 95% CI over seeds)")
     return fig
 
 
 def sigma_eps(best: pd.DataFrame, runs: pd.DataFrame):
     """Best loss decrease (top) and cosine to the smoothed coordinate gradient (bottom) vs the knob
     value (sigma; eps for CDG), a column per dim, a line per estimator with more than one value."""
-    best = best[best["step_layer"].astype(str) == "all"]
+    best = crossfitted(best[best["step_layer"].astype(str) == "all"])
     runs = runs[runs["step_layer"].astype(str) == "all"]
     best = best.assign(knob=best["sigma"].where(best["sigma"].notna(), best["eps"]))
     counts = best.groupby("estimator")["knob"].nunique()
@@ -173,5 +196,6 @@ def sigma_eps(best: pd.DataFrame, runs: pd.DataFrame):
     axes[0][0].set_ylabel("best loss decrease\nL(w) - L(w - lr g) (MSE units)")
     axes[1][0].set_ylabel("cos(g, smoothed gradient)\n(at g's sigma; CDG: the reference one)")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle("Sigma and eps as study axes: one step with all coordinates (mean, 95% CI over seeds x batches)")
+    fig.suptitle("Sigma and eps as study axes: one step with all coordinates, lr chosen on the other seeds "
+                 "(mean, 95% CI over seeds)")
     return fig

@@ -40,12 +40,18 @@ def fine_grid(coarse_rows: pd.DataFrame, mode: str, points: int, span_decades: f
 def best_lr_edge(mean_by_lr: pd.Series) -> int:
     """+1 (-1) when the lr with the best mean loss decrease is the largest (smallest) tried, else 0.
 
-    ``mean_by_lr`` is indexed by lr; on ties the first best in index order counts.
+    ``mean_by_lr`` is indexed by lr; on ties the first best in index order counts, and a best value that an
+    lr inside the grid attains too is not at an edge (a decrease that is the same at every lr, e.g. exactly
+    0 for a step of a binary layer that flips nothing, has its optimum inside the grid as much as anywhere).
     """
-    best = float(mean_by_lr.idxmax())
-    if best == float(mean_by_lr.index.max()):
+    means = mean_by_lr.dropna()
+    best = float(means.idxmax())
+    inside = means[(means.index > means.index.min()) & (means.index < means.index.max())]
+    if (inside == means.max()).any():
+        return 0
+    if best == float(means.index.max()):
         return 1
-    if best == float(mean_by_lr.index.min()):
+    if best == float(means.index.min()):
         return -1
     return 0
 

@@ -1,11 +1,12 @@
 """The statistics every findings writer uses: a paired difference, its Student-t 95% CI, an exact
 sign test, and one vocabulary for the verdict.
 
-The unit of a paired difference is whatever the caller pairs: (seed, batch) in the one-step probe,
-where every batch is stepped from the same weights, the seed (an independent run) in the training
-study. A verdict is "larger" or "smaller" when the 95% CI excludes 0, "indistinguishable" when it
-contains 0 (at this number of pairs), "identical" when every difference is exactly 0, and
-"undetermined" with one pair.
+The unit of a paired difference is the independent run: a student (seed) in the one-step probes, its
+batches averaged first, and a training run (seed) in the training study. A verdict is "larger" or
+"smaller" when the 95% CI excludes 0, "indistinguishable" when it contains 0 (at this number of pairs),
+"identical" when every difference is exactly 0, and "undetermined" with one pair, or when a choice the
+comparison rests on sits at the edge of what was tried (:func:`at_edge`): then the value compared is
+only a bound.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ NOT_CLEAR = "indistinguishable"
 IDENTICAL = "identical"
 UNDETERMINED = "undetermined (one observation)"
 VERDICTS = (LARGER, SMALLER, NOT_CLEAR, IDENTICAL, UNDETERMINED)
+
+
+def at_edge(names) -> str:
+    """The verdict of a comparison that involves a best lr at the edge of the grid tried."""
+    return f"undetermined: the best lr of {' and of '.join(names)} is at the edge of the grid"
 
 
 def ci95_halfwidth(sem, n):
@@ -76,3 +82,8 @@ def paired_difference(a: pd.Series, b: pd.Series) -> Paired:
     """``a - b`` over their common index (the pairing unit), as :class:`Paired`."""
     pairs = a.index.intersection(b.index)
     return paired((a.loc[pairs] - b.loc[pairs]).to_numpy())
+
+
+def verdict(p: Paired, undetermined: list[str] = ()) -> str:
+    """``p``'s verdict, or :func:`at_edge` where ``undetermined`` names estimators whose lr is at an edge."""
+    return at_edge(undetermined) if undetermined else p.verdict

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 
 from ..io import remake_advice
+from .crossfit import folds, with_crossfit
 from .lrgrid import best_lr_edge
 from .stats import ci95_halfwidth
+
 
 def load_table(path) -> pd.DataFrame:
     """A probe table or sweep from CSV; ``step_layer`` ("all", "1", ...) stays text. An unreadable file
@@ -103,10 +105,15 @@ def main_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def probe_tables(sweeps: Iterable[pd.DataFrame], columns, reference_values: dict[str, float] | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(runs, summary, best) of any probe from its sweep rows; ``columns`` is its
-    :class:`bnnprobe.probes.ProbeColumns`; ``reference_values`` see :func:`mark_reference_settings`."""
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(runs, summary, best, crossfit) of any probe from its sweep rows; ``columns`` is its
+    :class:`bnnprobe.probes.ProbeColumns`; ``reference_values`` see :func:`mark_reference_settings`.
+
+    ``best`` has each group's in-sample best lr and, beside it, the lr chosen out of sample
+    (:mod:`bnnprobe.analysis.crossfit`); ``crossfit`` has one row per group and held-out seed."""
+    by = columns.summary_by
     runs = runs_table(sweeps, key=columns.row_key, columns=columns.run_columns)
-    summary = summary_table(runs, by=columns.summary_by, unit=columns.ci_unit)
-    tables = runs, summary, best_table(summary, by=columns.summary_by)
-    return tuple(mark_reference_settings(t, reference_values or {}) for t in tables)
+    summary = summary_table(runs, by=by, unit=columns.ci_unit)
+    fold_rows = folds(runs, by)
+    best = with_crossfit(best_table(summary, by=by), summary, fold_rows, by)
+    return tuple(mark_reference_settings(t, reference_values or {}) for t in (runs, summary, best, fold_rows))

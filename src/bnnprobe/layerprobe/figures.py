@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..analysis.figures import errorbar, loss_axis
+from ..analysis.figures import crossfitted, errorbar, loss_axis, mark_undetermined
 
 
 def layer_lr_curves(summary: pd.DataFrame, panels: list[dict]):
@@ -43,7 +43,7 @@ def best_vs_hyperparameter(best: pd.DataFrame, runs: list[dict]):
     A panel with few weight-decay values shows exactly those values as categories (a log or symlog axis
     would stretch one or two values over decades); estimators sit side by side at each value."""
     meta = pd.DataFrame([{"run_id": r["id"], "width": r["width"], "weight_decay": r["weight_decay"]} for r in runs])
-    frame = best.merge(meta, on="run_id")
+    frame = crossfitted(best).merge(meta, on="run_id")
     widths = sorted(frame["width"].unique())
     names = sorted(frame["estimator"].unique())
     fig, axes = plt.subplots(1, len(widths), figsize=(4.5 * len(widths), 4.2), squeeze=False, layout="constrained")
@@ -61,6 +61,7 @@ def best_vs_hyperparameter(best: pd.DataFrame, runs: list[dict]):
                 errorbar(ax, group, "position", name, linestyle="none")  # categories: no line between them
             else:
                 errorbar(ax, group, "weight_decay", name)
+            mark_undetermined(ax, group, "position" if categorical else "weight_decay")
         if categorical:
             ax.set_xticks(range(len(values)), [_decay_label(v) for v in values])
             ax.set_xlim(-0.6, len(values) - 0.4)
@@ -73,7 +74,7 @@ def best_vs_hyperparameter(best: pd.DataFrame, runs: list[dict]):
         ax.axhline(0, color="grey", linewidth=0.6)
         ax.set_title(f"width {width}")
     axes[0][0].legend(fontsize=7)
-    axes[0][0].set_ylabel("best loss decrease over the lr grid (cross-entropy)")
+    axes[0][0].set_ylabel("best loss decrease, lr chosen on the other seeds (cross-entropy)")
     fig.suptitle("Layer probe: best one-step loss decrease vs the finetune's hyper-parameters\n"
                  f"error bars: 95% Student-t CI, {_unit_text(frame)}", fontsize=10)
     return fig

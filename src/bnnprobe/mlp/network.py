@@ -27,6 +27,11 @@ from ..binary import SurrogateParams, binary_ste, get_activation
 from ..seeding import generator
 
 
+# shared: one teacher for every seed (the log's one target model: claims hold for that teacher); per_seed:
+# each seed draws its own teacher too, so that a seed is an independent (teacher, student) draw
+TEACHERS = ("shared", "per_seed")
+
+
 @dataclass(frozen=True)
 class MLPSpec:
     """Everything that determines a probe problem's teacher, student and batches."""
@@ -39,10 +44,13 @@ class MLPSpec:
     depth: int = 3
     teacher_seed: int = 0
     init_scale: float = 1.0
+    teacher: str = "shared"  # one of TEACHERS
 
     def __post_init__(self):
         if self.dim < 1 or self.batch_size < 1 or self.num_batches < 1 or self.depth < 2:
             raise ValueError(f"invalid MLPSpec {self}")
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"unknown teacher design {self.teacher!r}; choose one of {', '.join(TEACHERS)}")
         get_activation(self.activation)
 
     def as_dict(self) -> dict:
@@ -80,9 +88,10 @@ def draw_teacher(spec: MLPSpec) -> list[torch.Tensor]:
     """
     x = torch.randn(TEACHER_CHECK_SAMPLES, spec.dim, dtype=torch.float64,
                     generator=generator("teacher-check", spec.dim))
+    own = ("student", spec.seed) if spec.teacher == "per_seed" else ()
     for attempt in range(TEACHER_MAX_DRAWS):
         layers = init_layers(spec.dim, spec.depth, spec.init_scale,
-                             generator("teacher", spec.teacher_seed, spec.dim, spec.depth, attempt))
+                             generator("teacher", spec.teacher_seed, spec.dim, spec.depth, attempt, *own))
         if all(((r > 0) & (r < 1)).all() for r in hidden_firing_rates(layers, x, spec.activation)):
             return layers
     raise RuntimeError(f"no teacher without constant hidden units in {TEACHER_MAX_DRAWS} draws for {spec}; "

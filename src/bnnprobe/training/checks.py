@@ -22,15 +22,29 @@ def check_training(config: dict, default_estimators: list[str], known_estimators
             raise TrainingConfigError(f"key 'training.schedules[{i}]': {error}") from None
     training.setdefault("dims", list(config["probe"]["dims"]))
     training.setdefault("seeds", list(config["probe"]["seeds"]))
-    if training["eval_every"] > training["steps"]:
-        raise TrainingConfigError(f"key 'training.eval_every': {training['eval_every']} is more than training.steps = "
-                                  f"{training['steps']}: a run would be evaluated only at its start and end")
-    if training["switch_at"] is not None and training["switch_at"] >= training["steps"]:
-        raise TrainingConfigError(f"key 'training.switch_at': {training['switch_at']} is not below training.steps = "
-                                  f"{training['steps']}")
+    steps, every = training["steps"], training["eval_every"]
+    if every > steps:
+        raise TrainingConfigError(f"key 'training.eval_every': {every} is more than training.steps = {steps}: a run "
+                                  "would be evaluated only at its start and end")
+    plateau = training["plateau"]
+    evaluations = steps // every + 1
+    needed = plateau["smooth"] + plateau["patience"]
+    if needed > evaluations:
+        raise TrainingConfigError(f"key 'training.plateau.smooth': smooth + patience = {needed} evaluations are needed "
+                                  f"before a plateau can be decided, but a run has at most {evaluations} (steps "
+                                  f"{steps} / eval_every {every} + 1): no run could ever decay or converge")
+    switch = training["switch"]
+    if not isinstance(switch, str) and switch >= steps:
+        raise TrainingConfigError(f"key 'training.switch': step {switch} is not below training.steps = {steps}")
     for i, text in enumerate(training["controls"]):
         if text not in training["schedules"] or not parse_schedule(text).switches:
             raise TrainingConfigError(f"key 'training.controls[{i}]': {text!r} is not a switch of training.schedules")
+    if training["restarts"]:  # A>A for every first estimator of a switch: what a restart alone does
+        firsts = [parse_schedule(t).first for t in training["schedules"] if parse_schedule(t).switches
+                  and not parse_schedule(t).restarts]
+        restarts = [f"{name}>{name}" for name in dict.fromkeys(firsts)]
+        training["schedules"] = list(dict.fromkeys([*training["schedules"], *restarts]))
+        training["controls"] = list(dict.fromkeys([*training["controls"], *restarts]))
     overlap = sorted(set(training["tuning"]["seeds"]) & set(training["seeds"]))
     if overlap and training["lr"] == "auto":
         raise TrainingConfigError(f"key 'training.tuning.seeds': {overlap} are also training.seeds; the lr must be "
@@ -39,6 +53,9 @@ def check_training(config: dict, default_estimators: list[str], known_estimators
     precision = training["precision"]
     precision.setdefault("dims", [max(training["dims"])])
     precision.setdefault("schedules", singles)
+    if precision["steps"] is not None and precision["steps"] > steps:
+        raise TrainingConfigError(f"key 'training.precision.steps': {precision['steps']} is more than training.steps "
+                                  f"= {steps}")
     for i, text in enumerate(precision["schedules"]):
         if text not in training["schedules"]:
             raise TrainingConfigError(f"key 'training.precision.schedules[{i}]': {text!r} is not in training.schedules")

@@ -2,7 +2,8 @@
 
 Every run is drawn as its own thin line (a seed is an independent run; averaging curves over seeds
 that switched at different steps or spent different costs would draw curves no run followed), with
-each schedule's colour; markers show each seed's switch (v) and plateau (o) where it happened.
+each schedule's colour, its test loss; markers show each seed's switch (v) and convergence (o) where it
+happened.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-VAL_LOSS = "validation loss (MSE, log scale)"
+TEST_LOSS = "test loss (MSE, log scale)"
 AXIS_LABELS = {"cost": "cost: loss evaluations spent, a backprop pass counted as two (log scale)",
                "seconds": "wall time, seconds on the machine that ran it (log scale)",
                "step": "training step"}
@@ -26,17 +27,17 @@ def _colours(schedules) -> dict:
 
 
 def _runs(ax, frame: pd.DataFrame, x: str, colours: dict) -> None:
-    """Each run's curve; its switch (v) and plateau (o) marked where they happened."""
+    """Each run's curve; its switch (v) and convergence (o) marked where they happened."""
     for (schedule, seed), run in frame.groupby(["schedule", "seed"], sort=True):
         run = run.sort_values("step")
         colour = colours[schedule]
-        ax.plot(run[x], run["val_loss"], color=colour, linewidth=0.9, alpha=0.7,
+        ax.plot(run[x], run["test_loss"], color=colour, linewidth=0.9, alpha=0.7,
                 label=schedule if seed == frame.loc[frame["schedule"] == schedule, "seed"].min() else None)
-        for column, marker in (("switch_step", "v"), ("plateau_step", "o")):
-            step = run[column].iloc[0]
-            if pd.notna(step) and (column == "switch_step" or ">" not in schedule):
+        converged = run["then_converged_step"] if ">" in schedule else run["converged_step"]
+        for step, marker in ((run["switch_step"].iloc[0], "v"), (converged.iloc[0], "o")):
+            if pd.notna(step):
                 at = run[run["step"] >= step].head(1)
-                ax.scatter(at[x], at["val_loss"], marker=marker, s=28, color=colour, edgecolor="black",
+                ax.scatter(at[x], at["test_loss"], marker=marker, s=28, color=colour, edgecolor="black",
                            linewidth=0.5, zorder=5)
 
 
@@ -49,10 +50,10 @@ def loss_vs_cost(curves: pd.DataFrame, dim: int):
         shown = at_dim[(at_dim[x] > 0) & (at_dim["step"] > 0)]  # a log axis: from the first step on
         _runs(ax, shown, x, colours)
         ax.set(xscale="log", yscale="log", xlabel=AXIS_LABELS["cost" if x == "cumulative_cost" else "seconds"],
-               ylabel=VAL_LOSS)
-    axes[0].legend(fontsize=7, title="schedule (a line per seed; v switch, o plateau)", title_fontsize=7)
+               ylabel=TEST_LOSS)
+    axes[0].legend(fontsize=7, title="schedule (a line per seed; v switch, o converged)", title_fontsize=7)
     machine = at_dim["machine"].dropna().unique()
-    fig.suptitle(f"num_dim = {dim}: validation loss against what it cost"
+    fig.suptitle(f"num_dim = {dim}: test loss against what it cost"
                  + (f" (wall time on {machine[0]})" if len(machine) == 1 else ""))
     return fig
 
@@ -66,11 +67,11 @@ def loss_vs_step(curves: pd.DataFrame):
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False, layout="constrained")
     for ax, dim in zip(axes.flat, dims):
         _runs(ax, curves[curves["dim"] == dim], "step", colours)
-        ax.set(yscale="log", title=f"num_dim = {dim}", xlabel=AXIS_LABELS["step"], ylabel=VAL_LOSS)
+        ax.set(yscale="log", title=f"num_dim = {dim}", xlabel=AXIS_LABELS["step"], ylabel=TEST_LOSS)
     for ax in list(axes.flat)[len(dims):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7, title="schedule (a line per seed; v switch, o plateau)", title_fontsize=7)
-    fig.suptitle("Training the student: validation loss against step")
+    axes.flat[0].legend(fontsize=7, title="schedule (a line per seed; v switch, o converged)", title_fontsize=7)
+    fig.suptitle("Training the student: test loss against step")
     return fig
 
 
@@ -127,7 +128,7 @@ def phase_probe(runs: pd.DataFrame, schedule: str):
             if col == 0:
                 ax.set_ylabel("cosine")
             if row == len(layers) - 1:
-                ax.set_xlabel("training step (init, 25 %, 50 %, plateau, end)")
+                ax.set_xlabel("training step (init, 25 %, 50 %, 75 % of its converged step, converged)")
     handles = [plt.Line2D([], [], color="black", marker="o", label="to CDG"),
                plt.Line2D([], [], color="black", linestyle="--", label="to the smoothed gradient")]
     handles += [plt.Line2D([], [], color=colours[s], label=f"seed {s}") for s in seeds]

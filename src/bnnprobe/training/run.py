@@ -1,4 +1,4 @@
-"""What a training job does around the trainer: each estimator's lr, the run's record, the precision check."""
+"""What a training job does around the trainer: each segment's lr, the run's record, the precision check."""
 
 from __future__ import annotations
 
@@ -10,19 +10,25 @@ import pandas as pd
 import torch
 
 from ..device import Compute
+from .columns import RUN_COLUMNS
 from .schedule import parse_schedule
-from .trainer import TrainingResult, TrainingSpec, train_student
-from .tuning import chosen_lr
+from .trainer import TrainingResult, TrainingSpec, phase_snapshots, train_student
+from .tuning import chosen_lr, read_tuning
 
 
-def learning_rates(spec: dict, lr, tuning_tables: list[str | Path]) -> dict[str, float]:
-    """Each estimator of the spec's schedule -> its lr: ``lr`` itself when it is a number, else the lr
-    tuned for it at the spec's dim (the tuning tables are the estimators' ``training_tune`` outputs)."""
-    names = parse_schedule(spec["schedule"]).estimators
+def learning_rates(spec: dict, lr, tuning_tables: list[str | Path]) -> tuple[float, ...]:
+    """Each segment's starting step size: ``lr`` itself when it is a number, else the tuned ones at the spec's
+    dim: the first estimator's tuned from the initialisation, a switch's second estimator's tuned at the
+    switch point (from the first estimator's converged weights on the tuning seeds)."""
+    schedule = parse_schedule(spec["schedule"])
     if lr != "auto":
-        return {name: float(lr) for name in names}
-    table = pd.concat([pd.read_csv(path) for path in tuning_tables], ignore_index=True)
-    return {name: chosen_lr(table, name, int(spec["problem"]["dim"])) for name in names}
+        return tuple(float(lr) for _ in schedule.estimators)
+    table = read_tuning(tuning_tables)
+    dim = int(spec["problem"]["dim"])
+    lrs = [chosen_lr(table, schedule.first, dim)]
+    if schedule.switches:
+        lrs.append(chosen_lr(table, schedule.then, dim, after=schedule.first))
+    return tuple(lrs)
 
 
 def machine_name(device: torch.device) -> str:
@@ -39,15 +45,19 @@ def machine_name(device: torch.device) -> str:
 
 
 def run_record(spec: TrainingSpec, result: TrainingResult, val_noise: float, machine: str) -> tuple[pd.DataFrame, dict]:
-    """The run's curve with its constants as columns, and its snapshots file's contents."""
-    schedule = parse_schedule(spec.schedule)
-    curve = result.curve.assign(
-        schedule=spec.schedule, dim=spec.dim, seed=spec.seed, switch_step=result.switch_step,
-        plateau_step=result.plateau_step, then_plateau_step=result.then_plateau_step,
-        lr=spec.lrs[schedule.first], lr_then=spec.lrs[schedule.then] if schedule.then else math.nan,
-        val_noise_rel=val_noise, machine=machine)
-    snapshots = {"spec": spec.as_dict(), "snapshots": result.snapshots, "switch_step": result.switch_step,
-                 "plateau_step": result.plateau_step, "then_plateau_step": result.then_plateau_step}
+    """The run's curve with its constants (:data:`RUN_COLUMNS`) as columns, and its snapshots file's contents
+    (the weights kept, and the probe phases where the run kept its trajectory)."""
+    constants = {"schedule": spec.schedule, "dim": spec.dim, "seed": spec.seed, "lr": spec.lrs[0],
+                 "lr_then": spec.lrs[1] if len(spec.lrs) > 1 else math.nan,
+                 "converged_step": result.converged_step, "switch_step": result.switch_step,
+                 "then_converged_step": result.then_converged_step, "end_step": result.end_step,
+                 "finished": result.finished,
+                 "decay_steps": ";".join(str(step) for step, what, _ in result.events if what == "decay"),
+                 **{k: result.stationarity.get(k, math.nan) for k in RUN_COLUMNS if k.startswith("expected_")},
+                 "val_noise_rel": val_noise, "machine": machine}
+    curve = result.curve.assign(**{k: constants[k] for k in RUN_COLUMNS})
+    snapshots = {"spec": spec.as_dict(), "snapshots": result.snapshots, "events": result.events,
+                 "phases": phase_snapshots(result, spec) if result.trajectory else {}}
     return curve, snapshots
 
 

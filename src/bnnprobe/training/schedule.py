@@ -1,8 +1,9 @@
 """Training schedules (torch-free: the config check and the Snakefile use it).
 
-A schedule is one estimator throughout (``ste-vanilla``) or a switch ``A>B``: estimator A
-until its validation loss stops improving (the plateau, :func:`plateau_reached`) or until a
-fixed step (``training.switch_at``), then estimator B until its own plateau or the step cap.
+A schedule is one estimator throughout (``ste-vanilla``) or a switch ``A>B``: estimator A to its
+convergence (or its first plateau, or a fixed step: ``training.switch``), then estimator B from there,
+to its own convergence (:mod:`bnnprobe.training.stopping`). ``A>A`` is the restart control: A started
+afresh at the switch point, with the protocol B gets.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Schedule:
 
     @property
     def estimators(self) -> list[str]:
-        """The estimators the schedule runs, in order."""
+        """The estimators the schedule runs, in order (``A>A`` runs A twice)."""
         return [name for name in (self.first, self.then) if name is not None]
 
     @property
@@ -35,12 +36,14 @@ class Schedule:
         return self.then is not None
 
     @property
+    def restarts(self) -> bool:
+        """``A>A``: the control that restarts A at the switch point with B's protocol."""
+        return self.then is not None and self.then == self.first
+
+    @property
     def is_single_ste(self) -> bool:
         """A run of one STE throughout: the runs the phase probe looks at."""
         return self.then is None and family_of(self.first).name == "ste"
-
-    def estimator_at(self, switched: bool) -> str:
-        return self.then if switched and self.then is not None else self.first
 
 
 def parse_schedule(text: str) -> Schedule:
@@ -57,31 +60,7 @@ def parse_schedule(text: str) -> Schedule:
             check_name(part)
         except ValueError as error:
             raise ScheduleError(f"schedule {text!r}: {error}") from None
-    if len(parts) == 2 and parts[0] == parts[1]:
-        raise ScheduleError(f"schedule {text!r} switches to the estimator it already uses")
     return Schedule(*parts)
-
-
-def running_mean(values: list[float], window: int) -> list[float]:
-    """Each value replaced by the mean of it and the ``window - 1`` before it (fewer at the start)."""
-    return [sum(values[max(0, i - window + 1):i + 1]) / (i + 1 - max(0, i - window + 1)) for i in range(len(values))]
-
-
-def plateau_reached(val_losses: list[float], patience: int, rel_tol: float, smooth: int = 1) -> bool:
-    """True once the best-so-far validation loss stopped improving: on the loss averaged over the last
-    ``smooth`` evaluations, the best of the last ``patience`` evaluations is not below the best before them
-    by more than ``rel_tol`` (relative): ``min(S[-patience:]) > min(S[:-patience]) - rel_tol * |min(S[:-patience])|``.
-
-    A rule on the best loss so far cannot be triggered by a spike up; averaging first keeps a loss that
-    merely fluctuates from setting new records by chance (the best of a noisy sequence keeps creeping
-    down), and a steady decline of more than ``rel_tol`` per ``patience`` evaluations never triggers it."""
-    if patience < 1 or smooth < 1:
-        raise ValueError(f"the plateau patience and smoothing must be >= 1 evaluation, got {patience}, {smooth}")
-    if len(val_losses) < patience + smooth:  # the best before the window is a full average
-        return False
-    values = running_mean(list(val_losses), smooth) if smooth > 1 else list(val_losses)
-    before, recent = min(values[:-patience]), min(values[-patience:])
-    return recent > before - rel_tol * abs(before)
 
 
 def grid_key(name: str, optimizer: str) -> str:

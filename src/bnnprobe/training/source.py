@@ -2,8 +2,8 @@
 
 A spec is the MLP probe's spec of the run's (dim, seed) (the same batches, so phase
 ``init`` is exactly the MLP probe) plus the run's ``schedule``, the ``snapshots`` file
-it wrote and the ``phase`` (see :data:`bnnprobe.probes.PHASES`); the student is the
-snapshot's weights. Rows carry schedule, phase, step, dim and seed.
+it wrote and the ``phase`` (see :data:`bnnprobe.probes.PHASES`: fractions of the run's own converged
+step); the student is the phase's weights. Rows carry schedule, phase, step, dim and seed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SNAPSHOT_KEYS = ("snapshots", "phase", "schedule")
 
 @lru_cache(maxsize=8)
 def _snapshots(path: str) -> dict:
-    return load_torch(path)["snapshots"]
+    return load_torch(path)["phases"]
 
 
 class PhaseProblemSet(MLPProblemSet):
