@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-STE_VARIANTS = ("vanilla", "steep", "swishsign", "polynomial")
+STE_VARIANTS = ("vanilla", "steep", "swishsign", "polynomial", "identity")
 
 
 def _count(name: str) -> int:
