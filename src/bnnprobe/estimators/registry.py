@@ -134,6 +134,12 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            example="snes-64", knob="sigma", section="snes", count="samples", gpu=True, stochastic=True,
            optimiser=True,
            counted=Count("snes-10", 7, 10)),
+    Family("stochastic-ste", r"stochastic-ste-[0-9]+", "stochastic_ste",
+           settings=lambda name, _, config: {"draws": _count(name), "noise": config["stochastic_ste"]["noise"],
+                                             "scale": float(config["stochastic_ste"]["scale"])},
+           loss_evals=lambda s, n: s["draws"], backward_passes=lambda s: s["draws"],
+           example="stochastic-ste-4", section="stochastic_ste", count="draws", pairs=False, stochastic=True,
+           counted=Count("stochastic-ste-3", 7, 3, 3)),
     Family("smoothed", r"smoothed", "smoothed",
            settings=lambda name, sigma, config: {"sigma": sigma},
            loss_evals=lambda s, n: n + 1,  # computed from the flips like exact CDG, at about its cost
