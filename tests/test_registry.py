@@ -147,7 +147,7 @@ def test_each_family_has_a_cost_that_grows_with_its_work(name):
 
 
 @pytest.mark.parametrize("name", ["nes-7", "nes-coord-3", "nes-050", "snes-9", "fogzo-0", "ste-vanila", "guided_es",
-                                  "cdgg", "stochastic-ste-0", "ste-identiy"])
+                                  "cdgg", "span-3", "stochastic-ste-0", "ste-identiy"])
 def test_bad_names_are_refused_with_what_to_write(name):
     with pytest.raises(ValueError) as info:
         check_name(name)

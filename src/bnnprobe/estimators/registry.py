@@ -140,6 +140,14 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            loss_evals=lambda s, n: s["draws"], backward_passes=lambda s: s["draws"],
            example="stochastic-ste-4", section="stochastic_ste", count="draws", pairs=False, stochastic=True,
            counted=Count("stochastic-ste-3", 7, 3, 3)),
+    Family("span", r"span-[0-9]+", "span_search",
+           settings=lambda name, sigma, config: {
+               "population": _count(name), "sigma": sigma, "density": config["span"]["density"],
+               "full_space": float(config["span"]["full_space"]), "guides": list(config["span"]["guides"]),
+               **_surrogate(config, None)},
+           loss_evals=lambda s, n: s["population"] + len(s["guides"]), backward_passes=lambda s: len(s["guides"]),
+           example="span-64", knob="sigma", section="span", count="population", gpu=True, stochastic=True,
+           counted=Count("span-10", 7, 12, 2, {"guides": ["vanilla", "identity"]})),
     Family("smoothed", r"smoothed", "smoothed",
            settings=lambda name, sigma, config: {"sigma": sigma},
            loss_evals=lambda s, n: n + 1,  # computed from the flips like exact CDG, at about its cost
