@@ -147,7 +147,7 @@ def test_each_family_has_a_cost_that_grows_with_its_work(name):
 
 
 @pytest.mark.parametrize("name", ["nes-7", "nes-coord-3", "nes-050", "snes-9", "fogzo-0", "ste-vanila", "guided_es",
-                                  "cdgg", "span-3", "stochastic-ste-0", "ste-identiy"])
+                                  "cdgg", "span-3", "smc-0", "metropolis-0", "stochastic-ste-0", "ste-identiy"])
 def test_bad_names_are_refused_with_what_to_write(name):
     with pytest.raises(ValueError) as info:
         check_name(name)
@@ -159,7 +159,7 @@ def test_bad_names_are_refused_with_what_to_write(name):
 
 def test_gpu_resources_follow_the_registry_flag(tmp_path):
     """A dry run on a GPU config: each gradient and training job asks for a GPU exactly when its family says so."""
-    names = [EXAMPLES[n] for n in sorted(FAMILIES) if n != "smoothed"]
+    names = [EXAMPLES[n] for n in sorted(FAMILIES) if n != "smoothed" and not FAMILIES[n].training_only]
     override = tmp_path / "gpu.yaml"
     override.write_text(textwrap.dedent(f"""
         estimators: {names}
@@ -178,7 +178,7 @@ def test_gpu_resources_follow_the_registry_flag(tmp_path):
         gpu = int(re.search(r"\bgpu=(\d+)", body).group(1))
         assert gpu == int(family_of(estimator).gpu), (rule, estimator, gpu)
         seen.add((rule, family_of(estimator).name))
-    assert {f for r, f in seen if r == "probe_gradients"} == set(FAMILIES)
+    assert {f for r, f in seen if r == "probe_gradients"} == {n for n, f in FAMILIES.items() if not f.training_only}
     assert {f for r, f in seen if r == "training_run"} == set(FAMILIES)
 
 
@@ -190,3 +190,16 @@ def test_a_schedule_with_any_family_passes_the_config_check():
     with pytest.raises(ConfigError, match=r"training.schedules\[0\].*'ste-vanila'.*did you mean 'ste-vanilla'"):
         load_config(REPO / "config.yaml", {"training": {"schedules": ["ste-vanila>cdg"], "controls": []}})
 
+
+TRAINING_ONLY = sorted(n for n, f in FAMILIES.items() if f.training_only)
+
+
+@pytest.mark.parametrize("name", TRAINING_ONLY)
+@pytest.mark.parametrize("key,override", [
+    ("estimators[1]", lambda e: {"estimators": ["cdg", e]}),
+    ("training.probe.estimators[0]", lambda e: {"training": {"probe": {"estimators": [e]}}}),
+    ("layerprobe.estimators[1]", lambda e: {"layerprobe": {"estimators": ["cdg", e]}}),
+])
+def test_a_training_only_family_is_refused_where_a_probe_would_run_it(name, key, override):
+    with pytest.raises(ConfigError, match=rf"key '{re.escape(key)}': '{EXAMPLES[name]}' trains only.*training.schedules"):
+        load_config(REPO / "config.yaml", override(EXAMPLES[name]))

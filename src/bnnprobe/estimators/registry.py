@@ -13,7 +13,9 @@ job tracks (its module and what that imports), the GPU a rule asks for, and the 
 To add a family: write ``estimators/<module>.py`` with ``compute(problem, settings, seed_parts)``
 returning the loss gradient (or ``(gradient, extras)``), add an entry to :data:`FAMILIES` with a worked
 example of its cost counted by hand (:class:`Count`), and its section to
-``workflow/schemas/config.schema.yaml`` (``docs/architecture.md`` has the checklist).
+``workflow/schemas/config.schema.yaml`` (``docs/architecture.md`` has the checklist). An
+optimiser of its own (``optimiser``) also has ``train_step``; one with no one-step gradient
+(``training_only``) is refused in the probes' estimator lists by the config check.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def _surrogate(config: dict, variant: str | None) -> dict:
     if variant in ("swishsign", None):
         out["swishsign_beta"] = float(config["ste"]["swishsign_beta"])
     return out
+
+
+def _move_scale(section: dict) -> dict:
+    """The move scale of a particle or Markov-chain optimiser and its half-life (null: constant)."""
+    half_life = section["sigma_half_life"]
+    return {"sigma": float(section["sigma"]), "sigma_half_life": None if half_life is None else float(half_life)}
 
 
 @dataclass(frozen=True)
@@ -77,10 +85,15 @@ class Family:
     # train_step(problem, settings, lr, state, seed_parts) -> (new weights, new state)
     optimiser: bool = False
     counted: Count | None = None  # its worked example (required: see Count)
+    # an optimiser with no one-step gradient: the config refuses it in the probes' estimator lists (its
+    # compute is one training step's move, which the cost model times)
+    training_only: bool = False
 
     def __post_init__(self):
         if self.counted is None:
             raise ValueError(f"family {self.name} declares no worked example of its cost (counted=Count(...))")
+        if self.training_only and (not self.optimiser or self.knob):
+            raise ValueError(f"family {self.name}: a training-only family is an optimiser without a study axis")
 
     def work(self, settings: dict, n_coords: int) -> float:
         """Cost of one estimate in loss evaluations, a backprop pass counted as two."""
@@ -148,6 +161,18 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            loss_evals=lambda s, n: s["population"] + len(s["guides"]), backward_passes=lambda s: len(s["guides"]),
            example="span-64", knob="sigma", section="span", count="population", gpu=True, stochastic=True,
            counted=Count("span-10", 7, 12, 2, {"guides": ["vanilla", "identity"]})),
+    Family("smc", r"smc-[0-9]+", "smc",
+           settings=lambda name, _, config: {"particles": _count(name), **_move_scale(config["smc"])},
+           loss_evals=lambda s, n: s["particles"],
+           example="smc-64", section="smc", count="particles", pairs=False, gpu=True, stochastic=True,
+           optimiser=True, training_only=True,
+           counted=Count("smc-10", 7, 10)),
+    Family("metropolis", r"metropolis-[0-9]+", "metropolis",
+           settings=lambda name, _, config: {"proposals": _count(name), **_move_scale(config["metropolis"])},
+           loss_evals=lambda s, n: s["proposals"] + 1,
+           example="metropolis-8", section="metropolis", count="proposals", pairs=False, stochastic=True,
+           optimiser=True, training_only=True,
+           counted=Count("metropolis-8", 7, 9)),
     Family("smoothed", r"smoothed", "smoothed",
            settings=lambda name, sigma, config: {"sigma": sigma},
            loss_evals=lambda s, n: n + 1,  # computed from the flips like exact CDG, at about its cost
