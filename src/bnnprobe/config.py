@@ -169,9 +169,12 @@ def _check_estimator_names(names: list[str], key: str, instances_allowed: bool =
             if instance(name, value) != text:
                 raise ConfigError(f"invalid config: key '{key}[{i}]': write {text!r} as {instance(name, value)!r}")
         try:
-            check_name(name)
+            fam = check_name(name)
         except ValueError as error:
             raise ConfigError(f"invalid config: key '{key}[{i}]': {error}") from None
+        if fam.training_only:  # every list checked here is one a one-step probe runs
+            raise ConfigError(f"invalid config: key '{key}[{i}]': {text!r} trains only (an optimiser with no one-step "
+                              "gradient for a probe); put it in training.schedules")
 
 
 def _check_knob_values(config: dict) -> None:

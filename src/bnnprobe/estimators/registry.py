@@ -11,8 +11,11 @@ the wildcard constraints), schedule parsing, the settings a job receives as para
 job tracks (its module and what that imports), the GPU a rule asks for, and the cost model.
 
 To add a family: write ``estimators/<module>.py`` with ``compute(problem, settings, seed_parts)``
-returning the loss gradient (or ``(gradient, extras)``), add an entry to :data:`FAMILIES`, and
-its section to ``workflow/schemas/config.schema.yaml`` (``docs/architecture.md`` has the checklist).
+returning the loss gradient (or ``(gradient, extras)``), add an entry to :data:`FAMILIES` with a worked
+example of its cost counted by hand (:class:`Count`), and its section to
+``workflow/schemas/config.schema.yaml`` (``docs/architecture.md`` has the checklist). An
+optimiser of its own (``optimiser``) also has ``train_step``; one with no one-step gradient
+(``training_only``) is refused in the probes' estimator lists by the config check.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-STE_VARIANTS = ("vanilla", "steep", "swishsign", "polynomial")
+STE_VARIANTS = ("vanilla", "steep", "swishsign", "polynomial", "identity")
 
 
 def _count(name: str) -> int:
@@ -40,6 +43,26 @@ def _surrogate(config: dict, variant: str | None) -> dict:
     return out
 
 
+def _move_scale(section: dict) -> dict:
+    """The move scale of a particle or Markov-chain optimiser and its half-life (null: constant)."""
+    half_life = section["sigma_half_life"]
+    return {"sigma": float(section["sigma"]), "sigma_half_life": None if half_life is None else float(half_life)}
+
+
+@dataclass(frozen=True)
+class Count:
+    """A worked example of a family's cost, counted by hand from its definition: estimator ``name`` with
+    the config's settings updated by ``settings``, on ``n_coords`` coordinates, takes ``loss_evals`` loss
+    evaluations and ``backward_passes`` backprop passes (the registry's tests check the declared
+    formulas against it)."""
+
+    name: str
+    n_coords: int
+    loss_evals: int
+    backward_passes: int = 0
+    settings: dict = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Family:
     """One estimator family (see the module docstring)."""
@@ -51,7 +74,7 @@ class Family:
     loss_evals: Callable[[dict, int], int]  # (settings, coordinates) -> loss evaluations of one estimate
     example: str  # a name of the family, the one the cost model measures
     knob: str | None = None  # its study axis: "sigma" or "eps"
-    section: str | None = None  # the config section that holds the knob
+    section: str | None = None  # its config section (the one that holds the knob, if it has one)
     count: str | None = None  # what the number in its names counts
     pairs: bool = True  # that number is an even number >= 2 (antithetic pairs), else any number >= 1
     backward_passes: Callable[[dict], int] = lambda settings: 0  # backprop passes (STE gradients) of one estimate
@@ -61,6 +84,16 @@ class Family:
     # updates the weights itself in training, not by SGD/Adam: its module has
     # train_step(problem, settings, lr, state, seed_parts) -> (new weights, new state)
     optimiser: bool = False
+    counted: Count | None = None  # its worked example (required: see Count)
+    # an optimiser with no one-step gradient: the config refuses it in the probes' estimator lists (its
+    # compute is one training step's move, which the cost model times)
+    training_only: bool = False
+
+    def __post_init__(self):
+        if self.counted is None:
+            raise ValueError(f"family {self.name} declares no worked example of its cost (counted=Count(...))")
+        if self.training_only and (not self.optimiser or self.knob):
+            raise ValueError(f"family {self.name}: a training-only family is an optimiser without a study axis")
 
     def work(self, settings: dict, n_coords: int) -> float:
         """Cost of one estimate in loss evaluations, a backprop pass counted as two."""
@@ -71,46 +104,80 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("cdg", r"cdg", "cdg",
            settings=lambda name, eps, config: {"eps": eps, "scheme": config["cdg"]["scheme"]},
            loss_evals=lambda s, n: n + 1 if s["scheme"] == "forward" else 2 * n,
-           example="cdg", knob="eps", section="cdg"),
+           example="cdg", knob="eps", section="cdg",
+           counted=Count("cdg", 10, 11, settings={"scheme": "forward"})),
     Family("nes", r"nes-[0-9]+", "nes",
            settings=lambda name, sigma, config: {"population": _count(name), "sigma": sigma,
                                                  "fitness_shaping": bool(config["nes"]["fitness_shaping"])},
            loss_evals=lambda s, n: s["population"],
-           example="nes-64", knob="sigma", section="nes", count="population", gpu=True, stochastic=True),
+           example="nes-64", knob="sigma", section="nes", count="population", gpu=True, stochastic=True,
+           counted=Count("nes-10", 7, 10)),
     Family("nes-coord", r"nes-coord-[0-9]+", "nes_coord",
            settings=lambda name, sigma, config: {"samples": _count(name), "sigma": sigma},
            loss_evals=lambda s, n: s["samples"] * n,
            example="nes-coord-500", knob="sigma", section="nes", count="samples per coordinate", gpu=True,
-           stochastic=True),
+           stochastic=True,
+           counted=Count("nes-coord-10", 7, 70)),
     Family("ste", rf"ste-(?:{'|'.join(STE_VARIANTS)})", "ste",
            settings=lambda name, _, config: {"variant": name.split("-", 1)[1],
                                              **_surrogate(config, name.split("-", 1)[1])},
            loss_evals=lambda s, n: 1, backward_passes=lambda s: 1,
-           example="ste-vanilla"),
+           example="ste-vanilla",
+           counted=Count("ste-steep", 7, 1, 1)),
     Family("guided-es", r"guided-es", "guided_es",
            settings=lambda name, sigma, config: {
                "population": int(config["guided_es"]["population"]), "sigma": sigma,
                "alpha": float(config["guided_es"]["alpha"]), "beta": float(config["guided_es"]["beta"]),
                "guides": list(config["guided_es"]["guides"]), **_surrogate(config, None)},
            loss_evals=lambda s, n: s["population"] + len(s["guides"]), backward_passes=lambda s: len(s["guides"]),
-           example="guided-es", knob="sigma", section="guided_es", gpu=True, stochastic=True),
+           example="guided-es", knob="sigma", section="guided_es", gpu=True, stochastic=True,
+           counted=Count("guided-es", 7, 12, 2, {"population": 10, "guides": ["vanilla", "steep"]})),
     Family("fogzo", r"fogzo-[0-9]+", "fogzo",
            settings=lambda name, eps, config: {"directions": _count(name), "eps": eps,
                                                "beta": float(config["fogzo"]["beta"]),
                                                "guide": config["fogzo"]["guide"], **_surrogate(config, None)},
            loss_evals=lambda s, n: 2 * s["directions"] + 1, backward_passes=lambda s: 1,
-           example="fogzo-4", knob="eps", section="fogzo", count="directions", pairs=False, stochastic=True),
+           example="fogzo-4", knob="eps", section="fogzo", count="directions", pairs=False, stochastic=True,
+           counted=Count("fogzo-4", 7, 9, 1)),
     Family("snes", r"snes-[0-9]+", "snes",
            settings=lambda name, sigma, config: {"samples": _count(name), "sigma": sigma,
                                                  "fitness_shaping": bool(config["snes"]["fitness_shaping"]),
                                                  "eta_sigma": config["snes"]["eta_sigma"]},
            loss_evals=lambda s, n: s["samples"],
            example="snes-64", knob="sigma", section="snes", count="samples", gpu=True, stochastic=True,
-           optimiser=True),
+           optimiser=True,
+           counted=Count("snes-10", 7, 10)),
+    Family("stochastic-ste", r"stochastic-ste-[0-9]+", "stochastic_ste",
+           settings=lambda name, _, config: {"draws": _count(name), "noise": config["stochastic_ste"]["noise"],
+                                             "scale": float(config["stochastic_ste"]["scale"])},
+           loss_evals=lambda s, n: s["draws"], backward_passes=lambda s: s["draws"],
+           example="stochastic-ste-4", section="stochastic_ste", count="draws", pairs=False, stochastic=True,
+           counted=Count("stochastic-ste-3", 7, 3, 3)),
+    Family("span", r"span-[0-9]+", "span_search",
+           settings=lambda name, sigma, config: {
+               "population": _count(name), "sigma": sigma, "density": config["span"]["density"],
+               "full_space": float(config["span"]["full_space"]), "guides": list(config["span"]["guides"]),
+               **_surrogate(config, None)},
+           loss_evals=lambda s, n: s["population"] + len(s["guides"]), backward_passes=lambda s: len(s["guides"]),
+           example="span-64", knob="sigma", section="span", count="population", gpu=True, stochastic=True,
+           counted=Count("span-10", 7, 12, 2, {"guides": ["vanilla", "identity"]})),
+    Family("smc", r"smc-[0-9]+", "smc",
+           settings=lambda name, _, config: {"particles": _count(name), **_move_scale(config["smc"])},
+           loss_evals=lambda s, n: s["particles"],
+           example="smc-64", section="smc", count="particles", pairs=False, gpu=True, stochastic=True,
+           optimiser=True, training_only=True,
+           counted=Count("smc-10", 7, 10)),
+    Family("metropolis", r"metropolis-[0-9]+", "metropolis",
+           settings=lambda name, _, config: {"proposals": _count(name), **_move_scale(config["metropolis"])},
+           loss_evals=lambda s, n: s["proposals"] + 1,
+           example="metropolis-8", section="metropolis", count="proposals", pairs=False, stochastic=True,
+           optimiser=True, training_only=True,
+           counted=Count("metropolis-8", 7, 9)),
     Family("smoothed", r"smoothed", "smoothed",
            settings=lambda name, sigma, config: {"sigma": sigma},
            loss_evals=lambda s, n: n + 1,  # computed from the flips like exact CDG, at about its cost
-           example="smoothed", knob="sigma", section="smoothed", closed_form_only=True),
+           example="smoothed", knob="sigma", section="smoothed", closed_form_only=True,
+           counted=Count("smoothed", 7, 8)),
 ]}
 
 NAME_REGEX = "|".join(f.pattern for f in FAMILIES.values())

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
-from ..binary import SurrogateParams
+from ..binary import SurrogateParams, stochastic_binary
 from ..finetune.resnet import BinarySTEActivation, XNORConv2d
 from ..finetune.train import images_to_float
 from ..io import load_torch
@@ -129,6 +129,30 @@ class LayerProbeProblem(ProbeProblem):
             for m, (v, p) in zip(acts, saved):
                 m.variant, m.params = v, p
         return grad.flatten()[self.coords].detach().clone()
+
+
+    def stochastic_ste_gradient(self, law: str, scale: float, draws: int, noise) -> torch.Tensor:
+        """The mean over ``draws`` forward passes of the network with every binary activation made
+        stochastic (:func:`~bnnprobe.binary.stochastic_binary`, the k-th activation module's noise
+        ``noise(draw, k, shape)``) of the backprop gradient: :mod:`bnnprobe.estimators.stochastic_ste`."""
+        acts = [m for m in self.model.modules() if isinstance(m, BinarySTEActivation)]
+        total = torch.zeros(self.n_coords, dtype=torch.float64, device=self.device)
+        def stochastic(draw, index):
+            # a forward hook's return value replaces the module's output
+            return lambda module, inputs, output: stochastic_binary(
+                inputs[0], noise(draw, index, inputs[0].shape), module.activation, law, scale)
+
+        for draw in range(draws):
+            hooks = [m.register_forward_hook(stochastic(draw, k)) for k, m in enumerate(acts)]
+            try:
+                loss = F.cross_entropy(self.model(self.x), self.y)
+                check_finite(loss.detach().reshape(1), self.description)
+                (grad,) = torch.autograd.grad(loss, [self.weight])
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            total += grad.flatten()[self.coords].double()
+        return (total / draws).to(self.dtype)
 
 
 def load_xnor(model_path, data: dict, width: int) -> torch.nn.Module:

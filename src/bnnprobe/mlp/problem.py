@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..binary import STE_VARIANTS, SurrogateParams, get_activation
+from ..binary import STE_VARIANTS, SurrogateParams, get_activation, stochastic_binary
 from ..problem import ProbeProblem, check_finite
 from ..device import Compute
 from ..seeding import generator
@@ -144,6 +144,32 @@ class MLPBatchProblem(ProbeProblem):
         check_finite(loss.detach().reshape(1), self.description)
         grads = torch.autograd.grad(loss, layers)
         return pack([g.detach() for g in grads])
+
+    def stochastic_ste_gradient(self, law: str, scale: float, draws: int, noise) -> torch.Tensor:
+        """The mean over ``draws`` forward passes of the stochastic network (every hidden activation
+        :func:`~bnnprobe.binary.stochastic_binary` with ``noise(draw, layer, (samples, width))``) of the
+        backprop gradient of the loss: :mod:`bnnprobe.estimators.stochastic_ste`.
+
+        Draws are stacked as copies of the batch, as many per pass as the memory budget holds: the
+        gradient of the summed losses of the copies is the sum of their gradients."""
+        layers = [t[0].clone().requires_grad_(True) for t in self.unpack(self.theta0.reshape(1, -1))]
+        n = self.x.shape[0]
+        widths = [rows for rows, _ in self.shapes[:-1]]
+        per_pass = min(draws, self.chunk_size(self.memory_budget_mb, 4 * n * sum(widths) * BYTES_PER_FLOAT))
+        total = torch.zeros(self.n_coords, dtype=torch.float64, device=self.device)
+        for start in range(0, draws, per_pass):
+            block = range(start, min(start + per_pass, draws))
+            h = self.x.repeat(len(block), 1)
+            for k, layer in enumerate(layers):
+                z = h @ layer[:, :-1].T + layer[:, -1]
+                if k < len(layers) - 1:
+                    xi = torch.cat([noise(d, k, (n, widths[k])) for d in block])
+                    h = stochastic_binary(z, xi, self.act, law, scale)
+            diff = z - self.y.repeat(len(block), 1)
+            loss = (diff * diff).sum() / self.y.numel()  # the sum over the block's draws of each draw's loss
+            check_finite(loss.detach().reshape(1), self.description)
+            total += pack([g.detach() for g in torch.autograd.grad(loss, layers)]).double()
+        return (total / draws).to(self.dtype)
 
     # ---- coordinate-wise paths from the activations that flip (bnnprobe.mlp.flips) ----------------
     def flip_table(self):
