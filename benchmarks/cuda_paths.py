@@ -105,8 +105,7 @@ def main() -> None:
     print("\nTraining a student (ste-vanilla>cdg, switch at half-time): final validation loss on each")
     steps = 40 if args.quick else 200
     tspec = TrainingSpec(problem=MLPSpec(dim=16, seed=0, batch_size=1024, num_batches=1), schedule="ste-vanilla>cdg",
-                         steps=steps, val_batch_size=16384, eval_every=10, lrs={"ste-vanilla": 1.0, "cdg": 1.0},
-                         switch_at=steps // 2)
+                         steps=steps, val_batch_size=16384, eval_every=10, lrs=(1.0, 1.0), switch=steps // 2)
     settings = {e: settings_for(e, CONFIG) for e in ("ste-vanilla", "cdg")}
     tmp = Path("/tmp/bnnprobe-cuda-paths")
     tmp.mkdir(exist_ok=True)

@@ -11,7 +11,9 @@ from bnnprobe.cost import cost_table, project
 from conftest import REPO
 
 # rules -> the cost table's stages
-STAGES = {"probe": ["probe_gradients", "probe_sweep"], "training": ["training_run", "training_tune", "training_precision"],
+STAGES = {"probe": ["probe_gradients", "probe_sweep"],
+          "training": ["training_run", "training_tune", "training_switch_points", "training_switch_tune",
+                       "training_precision"],
           "phase probe": ["training_probe_gradients", "training_probe_sweep"],
           "finetune": ["finetune_pretrain", "finetune_xnor"], "layer probe": ["layerprobe_gradients", "layerprobe_sweep"]}
 

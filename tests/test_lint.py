@@ -33,11 +33,11 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    # 27 estimator instances (cdg; nes-500/5000/50000 and nes-coord-500/5000/50000 at 3 sigmas each; 4 STEs;
+    # 28 estimator instances (cdg; nes-500/5000/50000 and nes-coord-500/5000/50000 at 3 sigmas each; 5 STEs;
     # guided-es; smoothed at the 3 sigmas): a gradient job (6 dims x 3 seeds) and a sweep job (all dims, all
     # step layers) per instance; a layer-probe gradient job (11 finetune runs x 3 seeds) and a layer sweep job
     # per estimator (8)
-    assert counts.get("probe_gradients") == "27", result.stdout
-    assert counts.get("probe_sweep") == "27", result.stdout
+    assert counts.get("probe_gradients") == "28", result.stdout
+    assert counts.get("probe_sweep") == "28", result.stdout
     assert counts.get("layerprobe_gradients") == "8" and counts.get("layerprobe_sweep") == "8", result.stdout
     print(f"paper preset dry run: {seconds:.1f} s")

@@ -6,9 +6,16 @@ import math
 import pytest
 import torch
 
-from bnnprobe.estimators import fogzo, snes
+from bnnprobe.config import load_config
+from bnnprobe.device import Compute
+from bnnprobe.estimators import estimate, fogzo, snes
+from bnnprobe.estimators.registry import family_of
 from bnnprobe.mlp import MLPProbe, MLPSpec
+from bnnprobe.naming import settings_for
 from bnnprobe.problem import ProbeProblem
+from conftest import REPO
+
+CPU = Compute.from_config({"device": "cpu", "dtype": "float64"})
 
 
 class Linear(ProbeProblem):
@@ -139,3 +146,67 @@ def test_snes_probe_estimate_is_minus_sigma_times_the_mean_gradient():
     got = snes.compute(problem, settings, ("p",))
     g_mu, _ = snes.natural_gradients(problem, torch.full((3,), 0.1, dtype=torch.float64), 4, ("p",), False)
     assert torch.allclose(got, -0.1 * g_mu)
+
+
+def test_fogzo_draws_the_noise_its_guide_stands_for_at_unit_variance():
+    from bnnprobe.estimators.fogzo import noise_law, unit_noise
+    from bnnprobe.seeding import generator as gen
+
+    assert (noise_law("vanilla"), noise_law("steep"), noise_law("polynomial")) == ("uniform", "uniform", "triangular")
+    assert noise_law("swishsign") == noise_law("identity") == "normal"
+    for law, bound in (("uniform", 3 ** 0.5), ("triangular", 6 ** 0.5)):
+        draws = unit_noise(law, (200_000,), gen("law", law))
+        assert float(draws.abs().max()) <= bound and float(draws.abs().max()) > 0.98 * bound
+        assert float(draws.mean()) == pytest.approx(0, abs=0.01) and float(draws.var()) == pytest.approx(1, rel=0.02)
+    tri = unit_noise("triangular", (200_000,), gen("law", "t"))
+    # the triangular density on [-a, a] is (a - |x|) / a^2: the mass within a / 2 of 0 is 1 - (1/2)^2
+    a = 6 ** 0.5
+    assert float((tri.abs() < a / 2).double().mean()) == pytest.approx(0.75, abs=0.01)
+
+
+@pytest.mark.parametrize("guide,activation,expected", [
+    ("vanilla", "zero_one", 0.5 / 3 ** 0.5),   # uniform on the ramp [-h, h], h = 0.5: std h / sqrt 3
+    ("steep", "zero_one", 0.25 / 3 ** 0.5),    # a ramp twice as narrow (steep_k = 2)
+    ("polynomial", "sign", 1 / 6 ** 0.5),      # triangular on [-1, 1]: std 1 / sqrt 6
+    ("swishsign", "zero_one", 0.5 / 3 ** 0.5),  # no law: the clipped identity's
+])
+def test_fogzo_eps_is_tied_to_that_noise_by_the_config_check(guide, activation, expected):
+    config = load_config(REPO / "config.yaml", {"fogzo": {"guide": guide}, "probe": {"activation": activation}})
+    assert config["fogzo"]["eps"] == pytest.approx(expected, rel=1e-5)
+    assert load_config(REPO / "config.yaml", {"fogzo": {"eps": 0.05}})["fogzo"]["eps"] == 0.05
+
+
+def test_fogzo_beta_decays_from_one_to_its_value_at_the_step_cap():
+    from bnnprobe.estimators.fogzo import beta_at
+
+    linear = {"beta": 0.9, "beta_schedule": "linear"}
+    assert [beta_at(linear, f) for f in (0.0, 0.5, 1.0, 2.0)] == pytest.approx([1.0, 0.95, 0.9, 0.9])
+    assert beta_at({"beta": 0.9, "beta_schedule": "constant"}, 0.0) == 0.9
+
+
+def test_fogzo_in_training_uses_the_beta_of_each_step():
+    from bnnprobe.training.trainer import StudentTrainer, TrainingSpec, train_student
+
+    settings = {"directions": 3, "eps": 0.1, "beta": 0.5, "beta_schedule": "linear", "guide": "vanilla"}
+    spec = TrainingSpec(problem=MLPSpec(dim=2, seed=0, batch_size=64, num_batches=1), schedule="fogzo-3", steps=4,
+                        val_batch_size=100, eval_every=4, lrs=(0.1,))
+    result = train_student(spec, {"fogzo-3": settings}, None, CPU)
+    trainer = StudentTrainer(spec, {"fogzo-3": settings}, CPU)
+    theta = trainer.theta.detach().clone()
+    for step in range(4):
+        with torch.no_grad():
+            trainer.theta.copy_(theta)
+        now = {**settings, "beta_now": 1 - 0.5 * step / 4}  # by hand: 1, 0.875, 0.75, 0.625
+        g = estimate("fogzo-3", trainer.batch_problem(step), now, seed_parts=("training", 2, 0, step)).gradient
+        theta = theta - 0.1 * g.double()
+    torch.testing.assert_close(result.snapshots["end"]["theta"], theta, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dim,population", [(16, 24), (32, 28), (64, 32)])
+def test_snes_without_a_number_uses_its_authors_default_population(dim, population):
+    import math
+
+    n = 3 * dim * (dim + 1)
+    assert 4 + math.floor(3 * math.log(n)) in (population, population - 1)  # rounded up to an even number
+    settings = settings_for("snes", load_config(REPO / "config.yaml"))
+    assert family_of("snes").loss_evals(settings, n) == population

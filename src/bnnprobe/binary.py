@@ -45,46 +45,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .activations import ACTIVATIONS, BinaryActivation, get_activation  # noqa: F401 - re-exported
 from .estimators.registry import STE_VARIANTS  # noqa: F401 - re-exported
-
-
-@dataclass(frozen=True)
-class BinaryActivation:
-    """Parameters of ``a = (r/2) sign((x - t)/h) + c``."""
-
-    name: str
-    threshold: float
-    half_width: float
-    value_range: float
-    centre: float
-
-    @property
-    def high(self) -> float:
-        return self.centre + self.value_range / 2
-
-    @property
-    def low(self) -> float:
-        return self.centre - self.value_range / 2
-
-    def hard(self, x: torch.Tensor) -> torch.Tensor:
-        """The forward activation: ``high`` where ``x >= threshold``, else ``low``."""
-        out = (x >= self.threshold).to(x.dtype)
-        if self.value_range != 1.0 or self.low != 0.0:  # {0, 1} needs no affine map: one pass less
-            out.mul_(self.value_range).add_(self.low)
-        return out
-
-
-ACTIVATIONS = {
-    "zero_one": BinaryActivation("zero_one", threshold=0.5, half_width=0.5, value_range=1.0, centre=0.5),
-    "sign": BinaryActivation("sign", threshold=0.0, half_width=1.0, value_range=2.0, centre=0.0),
-}
-
-
-def get_activation(name: str) -> BinaryActivation:
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .activations import surrogate_noise_std
 from .estimators.registry import FAMILIES, check_name, family_of, knob_sections
 from .naming import format_value, instance, instances, knob_values, reference_value, split_instance
 
@@ -199,6 +200,16 @@ def _check_finite(node, path=()) -> None:
         raise ConfigError(f"invalid config: key '{_key(list(path))}': {node} is not a finite number")
 
 
+def fogzo_tied_eps(config: dict) -> float:
+    """FOGZO's eps as published: the standard deviation of the noise its guide STE stands for on the
+    probe's activation ramp (the clipped identity's where the guide stands for none), to 6 digits."""
+    ste = config["ste"]
+    std = surrogate_noise_std(config["fogzo"]["guide"], config["probe"]["activation"], ste["steep_k"])
+    if std is None:
+        std = surrogate_noise_std("vanilla", config["probe"]["activation"])
+    return float(format_value(std))
+
+
 def _check_semantics(config: dict) -> None:
     _check_finite(config)
     _check_estimator_names(config["estimators"], "estimators", instances_allowed=True)
@@ -208,6 +219,8 @@ def _check_semantics(config: dict) -> None:
                   for v in knob_values(config, fam.name)]
         values += [value for name, knob, value in map(split_instance, config["estimators"]) if knob == "sigma"]
         config["smoothed"]["sigma"] = list(dict.fromkeys(values))
+    if config["fogzo"]["eps"] is None:  # tied to the noise the guide STE stands for (estimators/fogzo.py)
+        config["fogzo"]["eps"] = fogzo_tied_eps(config)
     _check_knob_values(config)
     depth = config["probe"]["depth"]
     for i, layer in enumerate(config["probe"]["step_layers"]):

@@ -211,25 +211,39 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
         stages["probe"]["seconds"] += rates["startup"] + sweep
     training = config.get("training")
     if training:
+        from .probes import PHASES
         from .training.schedule import grid_key, parse_schedule
 
         def run_seconds(names, dim, steps, runs):
-            """``runs`` training runs of ``steps`` steps (a switch: half of them with each estimator; the
-            plateau ends a switch earlier, which this ignores)."""
+            """``runs`` training runs of ``steps`` steps (a switch: half of them with each estimator): an upper
+            bound where runs converge before the step cap."""
             per_step = sum(_gradient_seconds(n, settings_for(n, config), dim, training["batch_size"], rates, config)
                            for n in names) / len(names)
             evaluations = steps // training["eval_every"] + 1
             return runs * (steps * per_step + evaluations * _cost(rates, "eval", dim, training["val_batch_size"]))
 
         schedules = [parse_schedule(text) for text in training["schedules"]]
-        if training["lr"] == "auto":  # a tuning job per estimator: every dim, lr and tuning seed
+        firsts = list(dict.fromkeys(s.first for s in schedules if s.switches))
+        if training["lr"] == "auto":
             tuning = training["tuning"]
-            for name in dict.fromkeys(n for s in schedules for n in s.estimators):
+
+            def tuning_seconds(name):  # every dim, lr and tuning seed, for the tuning budget
                 lrs = len(tuning["grid"][grid_key(name, training["optimizer"])]) + 1  # about one extension
+                return rates["startup"] + sum(run_seconds([name], dim, tuning["steps"], lrs * len(tuning["seeds"]))
+                                              for dim in training["dims"])
+
+            for name in dict.fromkeys(s.first for s in schedules):  # a tuning job per first estimator
+                stages["training"]["jobs"] += 1
+                stages["training"]["seconds"] += tuning_seconds(name)
+            for name in firsts:  # trained to convergence on the tuning seeds: the switch points
                 stages["training"]["jobs"] += 1
                 stages["training"]["seconds"] += rates["startup"] + sum(
-                    run_seconds([name], dim, tuning["steps"], lrs * len(tuning["seeds"])) for dim in training["dims"])
-        for schedule in schedules:  # a job per schedule: every dim and seed
+                    run_seconds([name], dim, training["steps"], len(tuning["seeds"])) for dim in training["dims"])
+            for schedule in schedules:  # a switch's second estimator tuned at its switch point
+                if schedule.switches:
+                    stages["training"]["jobs"] += 1
+                    stages["training"]["seconds"] += tuning_seconds(schedule.then)
+        for schedule in schedules:  # a job per schedule: every dim and seed, at most to the step cap
             stages["training"]["jobs"] += 1
             stages["training"]["seconds"] += rates["startup"] + sum(
                 run_seconds(schedule.estimators, dim, training["steps"], len(training["seeds"]))
@@ -240,7 +254,7 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
             stages["training"]["seconds"] += rates["startup"] + sum(
                 run_seconds(parse_schedule(text).estimators, dim, precision_steps, 2)
                 for dim in training["precision"]["dims"])
-        phases = 5  # init, f25, f50, plateau, end
+        phases = len(PHASES)
         phase_lr = {**config, "lr": {**config["lr"], "fine": {**config["lr"]["fine"], **training["probe"]["fine"]}}}
         for _ in training["probe"]["schedules"]:
             for name in mlp_probe_estimators({"estimators": training["probe"]["estimators"]}):

@@ -359,7 +359,10 @@ def training_problem():
     p = config["probe"]
     return {
         "batch_size": TRAINING["batch_size"],
-        **{k: p[k] for k in ("activation", "depth", "teacher_seed", "teacher", "init_scale")},
+        **{
+            k: p[k]
+            for k in ("activation", "depth", "teacher_seed", "teacher", "init_scale")
+        },
     }
 
 
@@ -409,7 +412,9 @@ def training_spec(schedule, dim, seed):
         "schedule": schedule,
         **protocol(),
         "switch": TRAINING["switch"] if switches else "converged",
-        "extra_reductions": TRAINING["decay"]["reductions"] if schedule in CONTINUED else 0,
+        "extra_reductions": (
+            TRAINING["decay"]["reductions"] if schedule in CONTINUED else 0
+        ),
         "keep_trajectory": schedule in PROBED_SCHEDULES,
     }
 

@@ -35,7 +35,9 @@ rule training_tune:
 rule training_switch_points:
     input:
         tuning=path("tuning"),
-        code=estimator_code("training_switch_points.py", estimators=lambda wc: [wc.estimator]),
+        code=estimator_code(
+            "training_switch_points.py", estimators=lambda wc: [wc.estimator]
+        ),
     output:
         points=path("switch_points"),
     log:

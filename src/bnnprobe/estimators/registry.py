@@ -21,6 +21,7 @@ optimiser of its own (``optimiser``) also has ``train_step``; one with no one-st
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,15 @@ STE_VARIANTS = ("vanilla", "steep", "swishsign", "polynomial", "identity")
 def _count(name: str) -> int:
     """The number a name ends with: ``nes-500`` -> 500."""
     return int(name.rsplit("-", 1)[1])
+
+
+def default_population(n: int) -> int:
+    """SNES's default population for n parameters (Schaul et al. 2011), 4 + floor(3 ln n), rounded up to an
+    even number (antithetic pairs)."""
+    import math
+
+    size = 4 + math.floor(3 * math.log(max(n, 1)))
+    return size + size % 2
 
 
 def _surrogate(config: dict, variant: str | None) -> dict:
@@ -135,15 +145,18 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("fogzo", r"fogzo-[0-9]+", "fogzo",
            settings=lambda name, eps, config: {"directions": _count(name), "eps": eps,
                                                "beta": float(config["fogzo"]["beta"]),
+                                               "beta_schedule": config["fogzo"]["beta_schedule"],
                                                "guide": config["fogzo"]["guide"], **_surrogate(config, None)},
            loss_evals=lambda s, n: 2 * s["directions"] + 1, backward_passes=lambda s: 1,
            example="fogzo-4", knob="eps", section="fogzo", count="directions", pairs=False, stochastic=True,
            counted=Count("fogzo-4", 7, 9, 1)),
-    Family("snes", r"snes-[0-9]+", "snes",
-           settings=lambda name, sigma, config: {"samples": _count(name), "sigma": sigma,
+    # snes alone: its authors' default population for the problem's size (resolved where n is known)
+    Family("snes", r"snes(?:-[0-9]+)?", "snes",
+           settings=lambda name, sigma, config: {"samples": _count(name) if name != "snes" else None,
+                                                 "sigma": sigma,
                                                  "fitness_shaping": bool(config["snes"]["fitness_shaping"]),
                                                  "eta_sigma": config["snes"]["eta_sigma"]},
-           loss_evals=lambda s, n: s["samples"],
+           loss_evals=lambda s, n: s["samples"] or default_population(n),
            example="snes-64", knob="sigma", section="snes", count="samples", gpu=True, stochastic=True,
            optimiser=True,
            counted=Count("snes-10", 7, 10)),
@@ -187,12 +200,14 @@ _FAMILY_PATTERNS = [(re.compile(rf"^(?:{f.pattern})$"), f) for f in FAMILIES.val
 
 def _spell(fam: Family) -> str:
     """How a family's names are written: ``nes-<population>``, ``ste-<vanilla|steep|...>``."""
-    return fam.pattern.replace("[0-9]+", f"<{fam.count}>").replace("(?:", "<").replace(")", ">")
+    optional = fam.pattern.replace("(?:-[0-9]+)?", f"[-<{fam.count}>]")
+    return optional.replace("[0-9]+", f"<{fam.count}>").replace("(?:", "<").replace(")", ">")
 
 
 def _names(fam: Family, number: str) -> list[str]:
     """The family's names, with ``number`` for its count."""
-    head, _, alternatives = fam.pattern.replace("[0-9]+", number).partition("(?:")
+    head, _, alternatives = fam.pattern.replace("(?:-[0-9]+)?", f"-{number}").replace(
+        "[0-9]+", number).partition("(?:")
     return [head + a for a in alternatives.rstrip(")").split("|")] if alternatives else [head]
 
 
@@ -215,7 +230,7 @@ def family_of(name: str) -> Family:
 def check_name(name: str) -> Family:
     """:func:`family_of`, and the number in a name is an even count written without leading zeros."""
     fam = family_of(name)
-    if fam.count:
+    if fam.count and re.search(r"-[0-9]+$", name):
         prefix, digits = name.rsplit("-", 1)
         count = int(digits)
         if fam.pairs and (count < 2 or count % 2):

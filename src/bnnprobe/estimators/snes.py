@@ -16,7 +16,8 @@ which is what the log's pseudo-code asks for ("compute the Fisher information of
 update mu and sigma"). The log implies one learning rate for both and an additive sigma update; the
 exponential form keeps sigma positive and equals the additive one to first order. Standard
 learning rates: ``eta_mu = 1`` (the training study tunes it like any lr), ``eta_sigma = (3 + ln n) /
-(5 sqrt(n))`` for n parameters. All parameters are sampled jointly; the log's question whether they
+(5 sqrt(n))`` for n parameters; the default population is ``4 + floor(3 ln n)`` (``snes`` without a number,
+rounded up to an even number: :func:`~bnnprobe.estimators.registry.default_population`). All parameters are sampled jointly; the log's question whether they
 must be sampled one after another is answered by the separable form: the samples of different
 parameters are independent, so drawing them together is the same distribution.
 
@@ -37,6 +38,7 @@ import torch
 from ..problem import ProbeProblem
 from ..seeding import generator
 from .nes import rank_utilities
+from .registry import default_population
 from .sampling import check_population
 
 BLOCK = 64
@@ -81,9 +83,15 @@ def update(mu: torch.Tensor, sigma: torch.Tensor, grad_mu: torch.Tensor, grad_si
     return mu + eta_mu * sigma * grad_mu, sigma * torch.exp(eta_sigma / 2 * grad_sigma)
 
 
+def samples_for(settings: dict, n_coords: int) -> int:
+    """The population: the name's, or (``snes`` alone) the default for ``n_coords`` parameters."""
+    return settings["samples"] or default_population(n_coords)
+
+
 def compute(problem: ProbeProblem, settings: dict, seed_parts: tuple) -> torch.Tensor:
     sigma = torch.full((problem.n_coords,), float(settings["sigma"]), dtype=torch.float64)
-    grad_mu, _ = natural_gradients(problem, sigma, settings["samples"], seed_parts, settings["fitness_shaping"])
+    grad_mu, _ = natural_gradients(problem, sigma, samples_for(settings, problem.n_coords), seed_parts,
+                                   settings["fitness_shaping"])
     return (-sigma * grad_mu).to(device=problem.device, dtype=problem.dtype)
 
 
@@ -95,6 +103,6 @@ def train_step(problem: ProbeProblem, settings: dict, lr: float, state: torch.Te
                                                        dtype=torch.float64)
     eta_sigma = settings["eta_sigma"]
     eta_sigma = default_eta_sigma(problem.n_coords) if eta_sigma == "auto" else float(eta_sigma)
-    grad_mu, grad_sigma = natural_gradients(problem, sigma, settings["samples"], seed_parts,
+    grad_mu, grad_sigma = natural_gradients(problem, sigma, samples_for(settings, problem.n_coords), seed_parts,
                                             settings["fitness_shaping"])
     return update(problem.theta0.double().cpu(), sigma, grad_mu, grad_sigma, lr, eta_sigma)
