@@ -216,3 +216,13 @@ def test_device_choice():
         assert resolve_device("auto").type == "cpu"
         with pytest.raises(RuntimeError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_the_grid_is_extended_where_a_cross_fitted_choice_would_sit_at_its_edge():
+    # both seeds together peak inside (at 1.0), but without seed 0 the best lr is the largest: 10
+    rows = pd.DataFrame({"lr": [0.1, 1.0, 10.0] * 2, "seed": [0] * 3 + [1] * 3,
+                         "loss_decrease": [0.1, 0.9, 0.0, 0.1, 0.2, 0.3]})
+    assert extension_grid(rows[rows.seed == 0], 5, 1.0) == []  # bracketed for seed 0 alone
+    assert extension_grid(rows, 5, 1.0) == pytest.approx([10**1.5, 100.0])
+    both = rows.assign(loss_decrease=[0.3, 0.2, 0.1, 0.0, 0.9, 0.1])  # without seed 1: the smallest is the best
+    assert extension_grid(both, 5, 1.0) == pytest.approx([10**-1.5, 0.01])

@@ -56,18 +56,27 @@ def best_lr_edge(mean_by_lr: pd.Series) -> int:
     return 0
 
 
-def extension_grid(rows: pd.DataFrame, points: int, span_decades: float = 1.0) -> list[float]:
-    """More lrs beyond the edge of those tried, when the best one is at that edge.
+def edge_directions(rows: pd.DataFrame, unit: str = "seed") -> set[int]:
+    """The edges (+1 largest, -1 smallest lr tried) at which the best mean loss decrease lies: of the mean over
+    every row, and (where ``rows`` have a ``unit`` column with more than one value) of the mean over every unit
+    but one, for each unit left out: the choices a cross-fitted lr makes (:mod:`bnnprobe.analysis.crossfit`)."""
+    directions = {best_lr_edge(rows.groupby("lr")["loss_decrease"].mean())}
+    if unit in rows and rows[unit].nunique() > 1:
+        per_unit = rows.groupby([unit, "lr"])["loss_decrease"].mean().unstack(unit)
+        for left_out in per_unit.columns:
+            directions.add(best_lr_edge(per_unit.drop(columns=left_out).mean(axis=1)))
+    return directions - {0}
 
-    If the lr with the best mean loss decrease in ``rows`` is the largest (smallest)
-    lr tried, the optimum may lie above (below) the grid: return ``points // 2``
-    log-spaced lrs spanning ``span_decades`` beyond it (the fine grid's spacing).
-    Otherwise the optimum is bracketed and the list is empty.
-    """
-    means = rows.groupby("lr")["loss_decrease"].mean()
-    direction = best_lr_edge(means)
-    if not direction:
-        return []
+
+def extension_grid(rows: pd.DataFrame, points: int, span_decades: float = 1.0) -> list[float]:
+    """More lrs beyond the edges of those tried where a best lr lies at one (:func:`edge_directions`): the
+    optimum may lie beyond the grid. ``points // 2`` log-spaced lrs spanning ``span_decades`` beyond each such
+    edge (the fine grid's spacing); empty where every optimum is bracketed."""
+    lrs = rows["lr"]
     steps = max(points // 2, 1)
-    exponents = math.log10(means.idxmax()) + direction * span_decades * np.arange(1, steps + 1) / steps
-    return [tidy_lr(10**e) for e in exponents]
+    out = []
+    for direction in sorted(edge_directions(rows)):
+        edge = float(lrs.max() if direction > 0 else lrs.min())
+        exponents = math.log10(edge) + direction * span_decades * np.arange(1, steps + 1) / steps
+        out += [tidy_lr(10**e) for e in exponents]
+    return out
