@@ -223,14 +223,15 @@ def test_sigma_eps_axis_mistakes_are_named(what, edit, message):
 
 
 def test_axes_expand_to_one_instance_per_value():
-    from bnnprobe.config import mlp_probe_instances, reference_values
     from bnnprobe.naming import settings_for, split_instance
+    from bnnprobe.plan import Plan
 
     config = validate_config(broken(lambda c: (c.pop("training"), c.update(
         estimators=["nes-50", "nes-50_sigma0.5", "ste-vanilla", "guided-es"],
         cdg={"eps": [0.01, 1e-05]}, nes={"sigma": [0.01, 0.001]},
         figures={"panels": [{"title": "t", "estimators": ["nes-50"]}]}))))
-    assert mlp_probe_instances(config) == [
+    plan = Plan.from_config(config)
+    assert [i.label for i in plan.mlp_instances] == [
         "cdg_eps0.01", "cdg_eps1e-05", "nes-50_sigma0.01", "nes-50_sigma0.001", "nes-50_sigma0.5", "ste-vanilla",
         "guided-es_sigma0.01", "smoothed_sigma0.01", "smoothed_sigma0.001", "smoothed_sigma0.5"]
     # the smoothed reference follows every sigma in use, the nes list first
@@ -238,7 +239,7 @@ def test_axes_expand_to_one_instance_per_value():
     assert settings_for("cdg_eps1e-05", config)["eps"] == 1e-05
     assert settings_for("nes-50", config)["sigma"] == 0.01  # a plain name: the reference value
     assert split_instance("nes-coord-500_sigma0.1") == ("nes-coord-500", "sigma", 0.1)
-    assert reference_values(config, mlp_probe_instances(config)) == {
+    assert plan.reference_values(plan.mlp_instances) == {
         "cdg": 0.01, "guided-es": 0.01, "nes-50": 0.01, "smoothed": 0.01}
 
 
@@ -275,9 +276,9 @@ def test_nested_config_overrides_are_typed_as_yaml_reads_them(tmp_path):
            "--config", "nes={sigma: [0.02, 0.2]}", "probe={dims: [2, 4]}"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    # 11 instances (nes-10 and nes-coord-10 at both sigmas, the smoothed gradient at those and guided ES's 0.01,
-    # cdg at 2 eps, ste-vanilla, guided-es): one gradient job each
-    assert re.search(r"^probe_gradients\s+11$", result.stdout, flags=re.M), result.stdout
+    # 15 instances (nes-10 and nes-coord-10 at both sigmas, the smoothed gradient at those and guided ES's 0.01,
+    # cdg at 2 eps, ste-vanilla, guided-es, fogzo-2, snes-10, span-4, stochastic-ste-2): one gradient job each
+    assert re.search(r"^probe_gradients\s+15$", result.stdout, flags=re.M), result.stdout
 
 
 FAILING_LATER = [
@@ -290,6 +291,8 @@ FAILING_LATER = [
     (lambda c: c["finetune"].update(dataset="imagefolder"), r"data\.imagefolder\.root.*no root"),
     (lambda c: (c["finetune"].update(dataset="imagefolder"), c["data"]["imagefolder"].update(root="/no/such")),
      r"data\.imagefolder\.root.*/no/such is not a folder"),
+    # the same finetune run twice (a list of runs: refused by the check as by the workflow)
+    (lambda c: c["finetune"]["runs"].append(dict(c["finetune"]["runs"][0])), r"finetune\.runs.*duplicate runs"),
 ]
 
 
@@ -352,15 +355,40 @@ def _bad_cases(tmp_path):
 SNAKEMAKES_OWN = "Config file must be given as JSON or YAML with keys at top level"
 
 
-def test_snakemake_and_the_check_command_refuse_every_bad_case_alike(tmp_path, capsys):
-    """The Snakefile and python -m bnnprobe.config read, merge and check through one function: on every bad
-    case each refuses it before any job, with the same message."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_the_check_command_refuses_every_bad_case_naming_it(tmp_path, capsys):
+    """python -m bnnprobe.config refuses every bad case of this file, as a config file or as --config overrides,
+    with a message (the Snakefile reads, merges and checks through the same function: next test)."""
     from bnnprobe.config import main
 
     cases = _bad_cases(tmp_path)
     assert len(cases) > 50
+    for files, overrides in cases:
+        code = main([*files, *(["--config", *overrides] if overrides else [])])
+        assert code == 1 and capsys.readouterr().err.strip(), (files, overrides)
+
+
+def test_snakemake_refuses_a_bad_config_with_the_check_commands_message(tmp_path, capsys):
+    """The Snakefile hands assemble_config what Snakemake read (config.yaml, every --configfile in order, the
+    --config overrides): on one case of each kind (a file, an override, both, a second file overriding a
+    first, a list of runs, a file that is no mapping) Snakemake refuses it before any job, with the message of
+    python -m bnnprobe.config."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bnnprobe.config import main
+
+    def write(name, edit):
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(broken(edit)) if callable(edit) else edit)
+        return str(path)
+
+    good = write("good.yaml", lambda c: c)
+    cases = [([write("file.yaml", _set(["nes", "sigma"], 0))], []),
+             ([], ["probe={dims: [0, 4]}"]),
+             ([good], ["estimators=[cdg, ste-vanila]"]),
+             ([write("first.yaml", _set(["lr", "quick_check"], 0.1)), write("second.yaml", "lr:\n  quick_check: 0.5\n")],
+              []),
+             ([write("runs.yaml", lambda c: c["finetune"]["runs"].append(dict(c["finetune"]["runs"][0])))], []),
+             ([write("list.yaml", "- a\n- b\n")], [])]
 
     def snakemake(case):
         files, overrides = case

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from bnnprobe.config import load_config, mlp_probe_instances
+from bnnprobe.config import load_config
+from bnnprobe.plan import Plan
 from bnnprobe.io import load_torch
-from bnnprobe.naming import split_instance
 from conftest import REPO
 
 pytestmark = pytest.mark.workflow
@@ -68,7 +68,9 @@ def done(tmp_path_factory):
 # what the MLP probe of TINY computes: every estimator at each of its sigma/eps values, CDG and the smoothed
 # coordinate gradient (the cosine references) at every value in use
 INSTANCES = ["cdg_eps0.01", "cdg_eps0.05", "nes-10_sigma0.01", "nes-10_sigma0.1", "nes-coord-10_sigma0.01",
-             "nes-coord-10_sigma0.1", "ste-vanilla", "guided-es_sigma0.01", "smoothed_sigma0.01", "smoothed_sigma0.1"]
+             "nes-coord-10_sigma0.1", "ste-vanilla", "guided-es_sigma0.01", "smoothed_sigma0.01", "smoothed_sigma0.1",
+             # FOGZO's eps tied to the noise its guide STE stands for: 0.5 / sqrt(3)
+             "fogzo-2_eps0.288675", "snes-10_sigma0.01", "span-4_sigma0.01", "stochastic-ste-2"]
 STEP_LAYERS = ["all", "1", "3"]
 
 
@@ -132,7 +134,7 @@ def test_every_rule_ran_with_expected_rows(done):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name
     layers = pd.read_csv(done / "results/tables/probe_layers.csv", dtype={"step_layer": str})
     # every estimator at its reference setting, per dim and step layer; STE and CDG agree exactly on the output layer
-    assert len(layers) == 6 * 2 * 3
+    assert len(layers) == 10 * 2 * 3
     assert set(layers[(layers.step_layer == "3") & layers.estimator.isin(["ste-vanilla", "smoothed"])].vs_cdg) \
         <= {"identical", "indistinguishable", "larger", "smaller"}
     knobs = pd.read_csv(done / "results/tables/probe_sigma_eps.csv")
@@ -318,7 +320,7 @@ def test_a_changed_record_is_refused_and_the_advised_command_remakes_it(done):
 @pytest.mark.parametrize("section,change,rule,jobs", [
     ("probe", {"batch_size": 48}, "probe_gradients", len(INSTANCES)),
     ("layerprobe", {"batch_size": 16}, "layerprobe_gradients", 3),
-    ("training", {"steps": 150}, "training_run", 7),  # 6 schedules and the restart ste-vanilla>ste-vanilla
+    ("training", {"steps": 150}, "training_run", 9),  # 8 schedules and the restart ste-vanilla>ste-vanilla
 ])
 def test_a_changed_problem_setting_reruns_the_jobs_it_reaches(done, section, change, rule, jobs):
     """Settings that reach a job only through its problem specs (not its paths) re-run it: the specs are a
@@ -455,9 +457,10 @@ ESTIMATOR_MODULES = sorted(p.name for p in (REPO / "src/bnnprobe/estimators").gl
 
 
 @pytest.mark.parametrize("module", ESTIMATOR_MODULES)
-def test_editing_an_estimator_module_reruns_exactly_the_gradients_that_load_it(done, module):
-    """A dry run after editing one module of an estimator family lists exactly the MLP probe gradient
-    jobs of the estimators that load it (checked against what Python loads, not the tracking code)."""
+def test_editing_an_estimator_module_reruns_exactly_the_jobs_that_load_it(done, module):
+    """A dry run after editing one module of an estimator family lists exactly the MLP probe gradient jobs and
+    the training runs of the estimators that load it (checked against what Python loads, not the tracking
+    code). The tiny config runs every family, so no module's set is empty."""
     path = done / "src" / "bnnprobe" / "estimators" / module
     text, stat = path.read_text(), path.stat()
     path.write_text(text + "\n# edited\n")  # Snakemake compares checksums: a touch alone re-runs nothing
@@ -468,10 +471,13 @@ def test_editing_an_estimator_module_reruns_exactly_the_gradients_that_load_it(d
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert result.returncode == 0, result.stderr[-3000:]
     planned = set(re.findall(r"^    output: results/probe/gradients/([^/]+)/", result.stdout, flags=re.M))
-    instances = mlp_probe_instances(load_config(REPO / "config.yaml", done / "tiny.yaml"))
-    expected = {inst for inst in instances if module in modules_loaded_by(split_instance(inst)[0])}
-    assert planned == expected, module
-    assert expected or module not in ("cdg.py", "ste.py", "nes.py")
+    runs = set(re.findall(r"^    output: results/training/runs/([^/]+)/", result.stdout, flags=re.M))
+    plan = Plan.from_config(load_config(REPO / "config.yaml", done / "tiny.yaml"))
+    expected = {i.label for i in plan.mlp_instances if module in modules_loaded_by(i.name)}
+    expected_runs = {slug for slug, job in plan.training.items()
+                     if any(module in modules_loaded_by(name) for name in job.estimators)}
+    assert planned == expected and runs == expected_runs, module
+    assert expected or expected_runs, f"the tiny config runs nothing that loads {module}"
 
 
 def test_editing_figures_redraws_exactly_the_figures_drawn_with_it(done):

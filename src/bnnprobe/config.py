@@ -19,7 +19,7 @@ import yaml
 
 from .activations import surrogate_noise_std
 from .estimators.registry import FAMILIES, check_name, family_of, knob_sections
-from .naming import format_value, instance, instances, knob_values, reference_value, split_instance
+from .naming import format_value, instance, knob_values, split_instance
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 SCHEMA_PATH = REPO_CONFIG.parent / "workflow" / "schemas" / "config.schema.yaml"
@@ -238,6 +238,13 @@ def _check_semantics(config: dict) -> None:
     if finetune is not None and not finetune["runs"]:
         raise ConfigError("invalid config: key 'finetune.runs': no runs (give at least one, or drop the "
                           "finetune section)")
+    if finetune is not None:
+        from .finetune.runs import resolve_runs
+
+        try:
+            resolve_runs(finetune)
+        except ValueError as error:
+            raise ConfigError(f"invalid config: key 'finetune.runs': {error}") from None
     if config.get("layerprobe") is not None:
         from .layerprobe.checks import LayerProbeConfigError, check_layerprobe
 
@@ -350,18 +357,6 @@ def mlp_probe_estimators(config: dict) -> list[str]:
     (the two cosine references)."""
     names = probe_estimators(config)
     return names if "smoothed" in names else [*names, "smoothed"]
-
-
-def mlp_probe_instances(config: dict) -> list[str]:
-    """Every (estimator, sigma or eps) the MLP probe computes: an instance name per value
-    (:mod:`bnnprobe.naming`)."""
-    return instances(mlp_probe_estimators(config), config)
-
-
-def reference_values(config: dict, names: list[str]) -> dict[str, float]:
-    """Estimator -> the reference (first) value of its sigma or eps, for the estimators that have one."""
-    plain = {split_instance(text)[0] for text in names}
-    return {name: reference_value(config, family_of(name).name) for name in sorted(plain) if family_of(name).knob}
 
 
 def main(argv: list[str] | None = None) -> int:

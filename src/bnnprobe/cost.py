@@ -31,8 +31,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from .config import (ConfigError, deep_update, mlp_probe_estimators, mlp_probe_instances, probe_estimators,
-                     read_config_file, validate_config)
+from .config import ConfigError, deep_update, read_config_file, validate_config
 from .estimators.registry import FAMILIES, family_of
 from .naming import settings_for
 
@@ -183,123 +182,75 @@ def _gradient_seconds(name: str, settings: dict, dim: int, samples: int, rates: 
     return _cost(rates, fam.name, dim, samples) * scale
 
 
-def _sweep_evals(config: dict) -> int:
-    """Loss evaluations of one lr sweep of one gradient: the coarse grid and the fine one (with its extensions)."""
-    fine = config["lr"]["fine"]
+def _sweep_evals(config: dict, fine: dict | None = None) -> int:
+    """Loss evaluations of one lr sweep of one gradient: the coarse grid and the fine one (with about half its
+    extensions)."""
+    fine = fine or config["lr"]["fine"]
     points = 0 if fine["mode"] == "none" else fine["points"] * (1 + (fine.get("extend", 0) if fine["mode"] == "auto"
                                                                      else 0) / 2)
     return len(config["lr"]["coarse"]) + 1 + int(points)
 
 
+# the stage of each kind of job (the plan's tables)
+STAGE_OF = {"mlp": "probe", "phase": "phase probe", "layer": "layer probe"}
+
+
 def project(config: dict, rates: dict) -> dict[str, dict]:
-    """Per stage: jobs, and projected job-seconds."""
+    """Per stage: jobs (the plan's, so the same as the workflow's) and projected job-seconds."""
+    from .plan import Plan
+
+    plan = Plan.from_config(config)
     stages = defaultdict(lambda: {"jobs": 0, "seconds": 0.0})
-    p = config["probe"]
-    gradients_per_job = len(p["seeds"]) * p["num_batches"]
-    instances = mlp_probe_instances(config)
-    for inst in instances:
-        settings = settings_for(inst, config)
-        name = inst.split("_")[0]
-        # one gradient job per instance: every dim and seed
-        stages["probe"]["jobs"] += 1
-        stages["probe"]["seconds"] += rates["startup"] + sum(gradients_per_job * _gradient_seconds(
-            name, settings, dim, p["batch_size"], rates, config) for dim in p["dims"])
-        # one sweep job per instance: every dim, step layer and gradient
-        sweep = sum(gradients_per_job * len(p["step_layers"]) * _sweep_evals(config)
-                    * _cost(rates, "eval", dim, p["batch_size"]) for dim in p["dims"])
-        stages["probe"]["jobs"] += 1
-        stages["probe"]["seconds"] += rates["startup"] + sweep
+
+    def add(stage, seconds):
+        stages[stage]["jobs"] += 1
+        stages[stage]["seconds"] += rates["startup"] + seconds
+
+    images = None
+    if config.get("finetune"):
+        images, _, val_images = _dataset_images(config)
+
+    def layer_copies(spec):  # seconds of one perturbed copy of a layer problem's batch
+        return rates["resnet"][spec["width"]]["layer_copy"] * min(spec["batch_size"], images)
+
+    for (probe, _), job in plan.gradients.items():
+        if probe == "layer":
+            evals = family_of(job.name).work(job.settings, job.specs[0]["k"])
+            add(STAGE_OF[probe], sum(s["num_batches"] * evals * layer_copies(s) for s in job.specs))
+        else:
+            add(STAGE_OF[probe], sum(s["num_batches"] * _gradient_seconds(job.name, job.settings, s["dim"],
+                                                                          s["batch_size"], rates, config)
+                                     for s in job.specs))
+    for (probe, key), job in plan.sweeps.items():
+        specs = plan.gradients[probe, key].specs
+        evals = _sweep_evals(config, job.fine_settings) * len(job.step_layers)
+        if probe == "layer":
+            add(STAGE_OF[probe], sum(s["num_batches"] * evals * layer_copies(s) for s in specs))
+        else:
+            add(STAGE_OF[probe], sum(s["num_batches"] * evals * _cost(rates, "eval", s["dim"], s["batch_size"])
+                                     for s in specs))
     training = config.get("training")
-    if training:
-        from .probes import PHASES
-        from .training.schedule import grid_key, parse_schedule
 
-        def run_seconds(names, dim, steps, runs):
-            """``runs`` training runs of ``steps`` steps (a switch: half of them with each estimator): an upper
-            bound where runs converge before the step cap."""
-            per_step = sum(_gradient_seconds(n, settings_for(n, config), dim, training["batch_size"], rates, config)
-                           for n in names) / len(names)
-            evaluations = steps // training["eval_every"] + 1
-            return runs * (steps * per_step + evaluations * _cost(rates, "eval", dim, training["val_batch_size"]))
+    def run_seconds(names, dim, steps, runs):
+        """``runs`` training runs of ``steps`` steps (a switch: half of them with each estimator): an upper bound
+        where runs converge before the step cap."""
+        per_step = sum(_gradient_seconds(n, settings_for(n, config), dim, training["batch_size"], rates, config)
+                       for n in names) / len(names)
+        evaluations = 2 * (steps // training["eval_every"] + 1)  # the validation and the test batch
+        return runs * (steps * per_step + evaluations * _cost(rates, "eval", dim, training["val_batch_size"]))
 
-        schedules = [parse_schedule(text) for text in training["schedules"]]
-        firsts = list(dict.fromkeys(s.first for s in schedules if s.switches))
-        if training["lr"] == "auto":
-            tuning = training["tuning"]
-
-            def tuning_seconds(name):  # every dim, lr and tuning seed, for the tuning budget
-                lrs = len(tuning["grid"][grid_key(name, training["optimizer"])]) + 1  # about one extension
-                return rates["startup"] + sum(run_seconds([name], dim, tuning["steps"], lrs * len(tuning["seeds"]))
-                                              for dim in training["dims"])
-
-            for name in dict.fromkeys(s.first for s in schedules):  # a tuning job per first estimator
-                stages["training"]["jobs"] += 1
-                stages["training"]["seconds"] += tuning_seconds(name)
-            for name in firsts:  # trained to convergence on the tuning seeds: the switch points
-                stages["training"]["jobs"] += 1
-                stages["training"]["seconds"] += rates["startup"] + sum(
-                    run_seconds([name], dim, training["steps"], len(tuning["seeds"])) for dim in training["dims"])
-            for schedule in schedules:  # a switch's second estimator tuned at its switch point
-                if schedule.switches:
-                    stages["training"]["jobs"] += 1
-                    stages["training"]["seconds"] += tuning_seconds(schedule.then)
-        for schedule in schedules:  # a job per schedule: every dim and seed, at most to the step cap
-            stages["training"]["jobs"] += 1
-            stages["training"]["seconds"] += rates["startup"] + sum(
-                run_seconds(schedule.estimators, dim, training["steps"], len(training["seeds"]))
-                for dim in training["dims"])
-        precision_steps = training["precision"]["steps"] or training["steps"]
-        for text in training["precision"]["schedules"]:  # the first seed twice, float32 and float64
-            stages["training"]["jobs"] += 1
-            stages["training"]["seconds"] += rates["startup"] + sum(
-                run_seconds(parse_schedule(text).estimators, dim, precision_steps, 2)
-                for dim in training["precision"]["dims"])
-        phases = len(PHASES)
-        phase_lr = {**config, "lr": {**config["lr"], "fine": {**config["lr"]["fine"], **training["probe"]["fine"]}}}
-        for _ in training["probe"]["schedules"]:
-            for name in mlp_probe_estimators({"estimators": training["probe"]["estimators"]}):
-                settings = settings_for(name, config)
-                batches = training["probe"]["num_batches"] or p["num_batches"]
-                work = sum(len(training["seeds"]) * phases * batches * (
-                    _gradient_seconds(name, settings, dim, p["batch_size"], rates, config)
-                    + len(p["step_layers"]) * _sweep_evals(phase_lr) * _cost(rates, "eval", dim, p["batch_size"]))
-                    for dim in training["dims"])
-                stages["phase probe"]["jobs"] += 2
-                stages["phase probe"]["seconds"] += 2 * rates["startup"] + work
-    finetune = config.get("finetune")
-    if finetune:
-        from .finetune.runs import resolve_runs
-
-        images, px, val_images = _dataset_images(config)
-        runs = resolve_runs(finetune)
-
-        def training_seconds(width, epochs):
-            r = rates["resnet"][width]
-            return epochs * (images * r["train"] + val_images * r["eval"])
-
-        for width in sorted({r["width"] for r in runs}):
-            stages["finetune"]["jobs"] += len(finetune["seeds"])
-            stages["finetune"]["seconds"] += len(finetune["seeds"]) * (
-                rates["startup"] + training_seconds(width, finetune["pretrain"]["epochs"]))
-        for run in runs:
-            stages["finetune"]["jobs"] += len(finetune["seeds"])
-            stages["finetune"]["seconds"] += len(finetune["seeds"]) * (
-                rates["startup"] + training_seconds(run["width"], run["epochs"]))
-        layer = config.get("layerprobe")
-        if layer:
-            estimators = probe_estimators({"estimators": layer["estimators"]})
-            for name in estimators:  # one gradient job per estimator: every run and seed
-                evals = family_of(name).work(settings_for(name, config), layer["k"])
-                stages["layer probe"]["jobs"] += 1
-                stages["layer probe"]["seconds"] += rates["startup"] + sum(
-                    len(layer["seeds"]) * layer["num_batches"] * evals * rates["resnet"][run["width"]]["layer_copy"]
-                    * min(layer["batch_size"], images) for run in runs)
-            # a sweep job per estimator: every run's gradients at every lr
-            stages["layer probe"]["jobs"] += len(estimators)
-            stages["layer probe"]["seconds"] += len(estimators) * (rates["startup"] + sum(
-                len(layer["seeds"]) * layer["num_batches"] * _sweep_evals(config)
-                * rates["resnet"][run["width"]]["layer_copy"]
-                * min(layer["batch_size"], images) for run in runs))
+    for job in [*plan.tuning.values(), *plan.switch_tuning.values()]:  # every lr (about one extension) and seed
+        add("training", sum(run_seconds([job.estimator], dim, job.budget["steps"], (len(job.grid) + 1) * len(job.seeds))
+                            for dim in job.dims))
+    for job in plan.switch_points.values():
+        add("training", sum(run_seconds([job.estimator], dim, job.protocol["steps"], len(job.seeds))
+                            for dim in job.dims))
+    for job in [*plan.training.values(), *plan.precision.values()]:
+        runs = 2 if job.table else 1  # a precision job trains its run in float32 and in float64
+        add("training", sum(run_seconds(job.estimators, s["problem"]["dim"], s["steps"], runs) for s in job.specs))
+    for job in [*plan.pretrain.values(), *plan.xnor.values()]:
+        r = rates["resnet"][job.width]
+        add("finetune", job.settings["epochs"] * (images * r["train"] + val_images * r["eval"]))
     return dict(stages)
 
 

@@ -1,11 +1,8 @@
-"""Estimator names, their sigma/eps axes, and the config values each one depends on (no torch: the
-Snakefile imports this).
+"""Estimator names as the config writes them, their sigma/eps axes, and the config values each one
+depends on (torch-free: the config check and the plan use it).
 
-Names: ``cdg``, ``nes-<population>``, ``nes-coord-<samples per coordinate>``, ``smoothed``,
-``ste-<variant>`` (vanilla, steep, swishsign, polynomial) and ``guided-es``.
-
-Sigma and eps are study axes: ``cdg.eps``, ``nes.sigma`` (NES and per-parameter NES),
-``guided_es.sigma`` and ``smoothed.sigma`` may each be a list. The MLP probe runs every value as
+The names are those of the families of :mod:`bnnprobe.estimators.registry`. Sigma and eps are study
+axes: each family's knob (``cdg.eps``, ``nes.sigma``, ...) may be a list. The MLP probe runs every value as
 its own *instance*, named ``<estimator>_<knob><value>`` (``nes-500_sigma0.1``, ``cdg_eps0.01``;
 an STE has no knob and its instance is its name). The first value of a list is the *reference*
 value: the one the other studies (training, layer probe, phase probe) and the main figures use.
@@ -18,10 +15,8 @@ import re
 
 from .estimators.registry import FAMILIES, NAME_REGEX, NAME_PATTERN, STE_VARIANTS, family_of  # noqa: F401
 
-# a name, or a name with the value of its knob (the instance of one point of a sigma/eps axis);
-# without groups, so that Snakemake can use it as a wildcard constraint
+# a name, or a name with the value of its knob (the instance of one point of a sigma/eps axis)
 KNOB_NAMES = sorted({f.knob for f in FAMILIES.values() if f.knob})
-INSTANCE_REGEX = rf"(?:{NAME_REGEX})(?:_(?:{'|'.join(KNOB_NAMES)})[0-9][0-9.e+-]*)?"
 _INSTANCE_PARTS = re.compile(
     rf"^(?P<name>{NAME_REGEX})(?:_(?P<knob>{'|'.join(KNOB_NAMES)})(?P<value>[0-9][0-9.e+-]*))?$")
 
@@ -66,25 +61,6 @@ def split_instance(text: str) -> tuple[str, str | None, float | None]:
     if family_of(name).knob != knob:
         raise ValueError(f"{text!r}: estimator {name} has no knob {knob}")
     return name, knob, float(value)
-
-
-def instances(names: list[str], config: dict) -> list[str]:
-    """Every instance of ``names``, in config order without repeats: a plain name gives one per value of
-    its knob, an instance name (``nes-500_sigma0.1``: one more point for one estimator) itself."""
-    out = []
-    for text in names:
-        name, knob, _ = split_instance(text)
-        fam = family_of(name)
-        if knob is not None or not fam.knob:
-            out.append(text)
-        else:
-            out.extend(instance(name, v) for v in knob_values(config, fam.name))
-    return list(dict.fromkeys(out))
-
-
-def reference_instance(name: str, config: dict) -> str:
-    fam = family_of(name)
-    return instance(name, reference_value(config, fam.name)) if fam.knob else name
 
 
 def settings_for(text: str, config: dict) -> dict:

@@ -69,5 +69,6 @@ rule data_cache:
         mem_mb=8000,
     params:
         settings=lambda wc: data_cache_settings(wc.dataset),
+        split_names=UCM_SPLITS,
     script:
         "../scripts/data_cache.py"

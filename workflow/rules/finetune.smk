@@ -19,16 +19,16 @@ rule finetune_pretrain:
         gpu=training_gpus,
         mem_mb=8000,
     params:
-        settings=config["finetune"]["pretrain"],
-        compute=compute_params(),
+        job=job_of(PLAN.pretrain, "dataset", "width", "seed"),
     script:
         "../scripts/finetune_train.py"
 
 
-rule finetune_xnor:
+# the XNOR version of a run, from the full-precision model of its width
+use rule finetune_pretrain as finetune_xnor with:
     input:
         data=PATHS["data"],
-        pretrained=pretrained_model,
+        pretrained=lambda wc: PLAN.xnor[wc.dataset, wc.run, wc.seed].pretrained,
         code=code("finetune_train.py"),
     output:
         model=path("finetuned", file="model.pt"),
@@ -37,17 +37,8 @@ rule finetune_xnor:
         "results/logs/finetune/xnor/{dataset}/{run}/seed{seed}.log",
     benchmark:
         "results/benchmarks/finetune/xnor/{dataset}/{run}/seed{seed}.tsv"
-    conda:
-        ENV
-    threads: config["compute"]["threads"]
-    resources:
-        gpu=training_gpus,
-        mem_mb=8000,
     params:
-        settings=lambda wc: FINETUNE_RUNS[wc.run],
-        compute=compute_params(),
-    script:
-        "../scripts/finetune_train.py"
+        job=job_of(PLAN.xnor, "dataset", "run", "seed"),
 
 
 rule finetune_table:

@@ -2,11 +2,16 @@
 # sampled weights of one layer of each finetuned XNOR-ResNet.
 
 
+LAYER_GRADIENTS = PLAN.jobs("layer")
+LAYER_SWEEPS = PLAN.jobs("layer", "sweeps")
+
+
 rule layerprobe_gradients:
     input:
-        models=[finetuned_model(run) for run in FINETUNE_RUNS],
-        data=FT_DATA,
-        code=estimator_code("gradients.py", "layer"),
+        needs=lambda wc: LAYER_GRADIENTS[wc.estimator].needs,
+        code=estimator_code(
+            "gradients.py", job_families(LAYER_GRADIENTS, "estimator"), "layer"
+        ),
     output:
         records=path("layer_record", **LAYER_RECORD_AXES),
     log:
@@ -18,24 +23,16 @@ rule layerprobe_gradients:
     threads: config["compute"]["threads"]
     resources:
         mem_mb=layer_mem_mb,
-        gpu=gpu_count,
+        gpu=gpu(LAYER_GRADIENTS, "estimator"),
     params:
-        source=PROBES["layer"].source,
-        specs=layer_specs,
-        settings=lambda wc: settings_for(wc.estimator, config),
-        compute=compute_params(),
+        job=job_of(LAYER_GRADIENTS, "estimator"),
     script:
         "../scripts/gradients.py"
 
 
 rule layerprobe_sweep:
     input:
-        gradients=path("layer_record", run=list(FINETUNE_RUNS), seed=LAYER_SEEDS),
-        cdg=path(
-            "layer_record", estimator="cdg", run=list(FINETUNE_RUNS), seed=LAYER_SEEDS
-        ),
-        models=[finetuned_model(run) for run in FINETUNE_RUNS],
-        data=FT_DATA,
+        unpack(lambda wc: LAYER_SWEEPS[wc.estimator].inputs()),
         code=code("sweeps.py", "layer"),
     output:
         coarse=path("layer_sweep", grid="coarse", run=list(FINETUNE_RUNS)),
@@ -51,12 +48,7 @@ rule layerprobe_sweep:
     resources:
         mem_mb=layer_mem_mb,
     params:
-        source=PROBES["layer"].source,
-        groups=[{"run_id": run} for run in FINETUNE_RUNS],
-        coarse_lrs=config["lr"]["coarse"],
-        fine=config["lr"]["fine"],
-        step_layers=["all"],
-        compute=compute_params(),
+        job=job_of(LAYER_SWEEPS, "estimator"),
     script:
         "../scripts/sweeps.py"
 
@@ -67,7 +59,7 @@ rule layerprobe_tables:
             "layer_sweep",
             grid=GRIDS,
             run=list(FINETUNE_RUNS),
-            estimator=LAYER_ESTIMATORS,
+            estimator=LAYER_INSTANCES,
         ),
         code=code("tables.py"),
     output:
@@ -96,7 +88,7 @@ rule layerprobe_tables:
         ENV
     params:
         probe="layer",
-        reference_values=reference_values(config, LAYER_ESTIMATORS),
+        reference_values=PLAN.reference_values(PLAN.layer_instances),
     script:
         "../scripts/tables.py"
 

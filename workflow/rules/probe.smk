@@ -3,9 +3,15 @@
 # run is not mostly start-up, while a changed setting still re-runs only the estimators it touches.
 
 
+MLP_GRADIENTS = PLAN.jobs("mlp")
+MLP_SWEEPS = PLAN.jobs("mlp", "sweeps")
+
+
 rule probe_gradients:
     input:
-        code=estimator_code("gradients.py", "mlp"),
+        code=estimator_code(
+            "gradients.py", job_families(MLP_GRADIENTS, "estimator"), "mlp"
+        ),
     output:
         records=path("probe_record", **MLP_RECORD_AXES),
     log:
@@ -16,22 +22,17 @@ rule probe_gradients:
         ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=gradient_mem_mb,
-        gpu=gpu_count,
+        mem_mb=mlp_mem_mb,
+        gpu=gpu(MLP_GRADIENTS, "estimator"),
     params:
-        source=PROBES["mlp"].source,
-        specs=mlp_specs,
-        settings=lambda wc: settings_for(wc.estimator, config),
-        compute=compute_params(),
+        job=job_of(MLP_GRADIENTS, "estimator"),
     script:
         "../scripts/gradients.py"
 
 
 rule probe_sweep:
     input:
-        gradients=path("probe_record", dim=DIMS, seed=SEEDS),
-        cdg=path("probe_record", estimator=REFERENCE_CDG, dim=DIMS, seed=SEEDS),
-        smoothed=smoothed_reference,
+        unpack(lambda wc: MLP_SWEEPS[wc.estimator].inputs()),
         code=code("sweeps.py", "mlp"),
     output:
         coarse=path("probe_sweep", grid="coarse", dim=DIMS),
@@ -45,21 +46,16 @@ rule probe_sweep:
         ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=sweep_mem_mb,
+        mem_mb=mlp_mem_mb,
     params:
-        source=PROBES["mlp"].source,
-        groups=[{"dim": dim} for dim in DIMS],
-        coarse_lrs=config["lr"]["coarse"],
-        fine=config["lr"]["fine"],
-        step_layers=config["probe"]["step_layers"],
-        compute=compute_params(),
+        job=job_of(MLP_SWEEPS, "estimator"),
     script:
         "../scripts/sweeps.py"
 
 
 rule probe_tables:
     input:
-        sweeps=path("probe_sweep", grid=GRIDS, estimator=ESTIMATORS, dim=DIMS),
+        sweeps=path("probe_sweep", grid=GRIDS, estimator=MLP_INSTANCES, dim=DIMS),
         code=code("tables.py"),
     output:
         runs="results/tables/probe_runs.csv",
@@ -90,7 +86,7 @@ rule probe_tables:
         ENV
     params:
         probe="mlp",
-        reference_values=reference_values(config, ESTIMATORS),
+        reference_values=PLAN.reference_values(PLAN.mlp_instances),
     script:
         "../scripts/tables.py"
 

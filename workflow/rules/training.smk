@@ -5,7 +5,7 @@
 
 rule training_tune:
     input:
-        code=estimator_code("training_tune.py", estimators=lambda wc: [wc.estimator]),
+        code=estimator_code("training_tune.py", job_families(PLAN.tuning, "estimator")),
     output:
         table=path("tuning"),
     log:
@@ -17,26 +17,39 @@ rule training_tune:
     threads: config["compute"]["threads"]
     resources:
         mem_mb=training_mem_mb,
-        gpu=gpu_count,
+        gpu=gpu(PLAN.tuning, "estimator"),
     params:
-        dims=TRAINING["dims"],
-        seeds=TRAINING["tuning"]["seeds"],
-        budget=tuning_budget(),
-        extensions=TRAINING["tuning"]["extend"],
-        grid=tuning_grid,
-        problem=training_problem(),
-        settings=lambda wc: settings_for(wc.estimator, config),
-        compute=training_compute(),
+        job=job_of(PLAN.tuning, "estimator"),
     script:
         "../scripts/training_tune.py"
+
+
+# a switch's second estimator tuned at the switch point: from the first one's converged weights
+use rule training_tune as training_switch_tune with:
+    input:
+        points=lambda wc: PLAN.switch_tuning[wc.schedule].points,
+        code=estimator_code(
+            "training_tune.py", job_families(PLAN.switch_tuning, "schedule")
+        ),
+    output:
+        table=path("switch_tuning"),
+    log:
+        "results/logs/training/tuning/switches/{schedule}.log",
+    benchmark:
+        "results/benchmarks/training/tuning/switches/{schedule}.tsv"
+    resources:
+        mem_mb=training_mem_mb,
+        gpu=gpu(PLAN.switch_tuning, "schedule"),
+    params:
+        job=job_of(PLAN.switch_tuning, "schedule"),
 
 
 # the first estimator of a switch trained on the tuning seeds to its convergence: where the second one is tuned
 rule training_switch_points:
     input:
-        tuning=path("tuning"),
+        tuning=lambda wc: PLAN.switch_points[wc.estimator].tuning or [],
         code=estimator_code(
-            "training_switch_points.py", estimators=lambda wc: [wc.estimator]
+            "training_switch_points.py", job_families(PLAN.switch_points, "estimator")
         ),
     output:
         points=path("switch_points"),
@@ -49,58 +62,17 @@ rule training_switch_points:
     threads: config["compute"]["threads"]
     resources:
         mem_mb=training_mem_mb,
-        gpu=gpu_count,
+        gpu=gpu(PLAN.switch_points, "estimator"),
     params:
-        dims=TRAINING["dims"],
-        seeds=TRAINING["tuning"]["seeds"],
-        problem=training_problem(),
-        protocol={**protocol(), "stationarity_batches": 0},
-        settings=lambda wc: settings_for(wc.estimator, config),
-        compute=training_compute(),
+        job=job_of(PLAN.switch_points, "estimator"),
     script:
         "../scripts/training_switch_points.py"
 
 
-# a switch's second estimator tuned at the switch point: from the first one's converged weights
-rule training_switch_tune:
-    input:
-        points=lambda wc: path(
-            "switch_points", estimator=SCHEDULES[schedule_from_slug(wc.schedule)].first
-        ),
-        code=estimator_code("training_tune.py", estimators=schedule_estimators),
-    output:
-        table=path("switch_tuning"),
-    log:
-        "results/logs/training/tuning/switches/{schedule}.log",
-    benchmark:
-        "results/benchmarks/training/tuning/switches/{schedule}.tsv"
-    conda:
-        ENV
-    threads: config["compute"]["threads"]
-    resources:
-        mem_mb=training_mem_mb,
-        gpu=training_run_gpus,
-    params:
-        dims=TRAINING["dims"],
-        seeds=TRAINING["tuning"]["seeds"],
-        budget=tuning_budget(),
-        extensions=TRAINING["tuning"]["extend"],
-        grid=tuning_grid,
-        problem=training_problem(),
-        estimator=lambda wc: SCHEDULES[schedule_from_slug(wc.schedule)].then,
-        after=lambda wc: SCHEDULES[schedule_from_slug(wc.schedule)].first,
-        settings=lambda wc: settings_for(
-            SCHEDULES[schedule_from_slug(wc.schedule)].then, config
-        ),
-        compute=training_compute(),
-    script:
-        "../scripts/training_tune.py"
-
-
 rule training_run:
     input:
-        tuning=schedule_tuning,
-        code=estimator_code("training_run.py", estimators=schedule_estimators),
+        tuning=lambda wc: PLAN.training[wc.schedule].tuning,
+        code=estimator_code("training_run.py", job_families(PLAN.training, "schedule")),
     output:
         curves=path("training_run", file="curve.csv", **TRAINING_RUN_AXES),
         snapshots=path("training_run", file="snapshots.pt", **TRAINING_RUN_AXES),
@@ -113,39 +85,26 @@ rule training_run:
     threads: config["compute"]["threads"]
     resources:
         mem_mb=training_mem_mb,
-        gpu=training_run_gpus,
+        gpu=gpu(PLAN.training, "schedule"),
     params:
-        specs=training_specs,
-        lr=TRAINING["lr"],
-        settings=training_settings,
-        compute=training_compute(),
+        job=job_of(PLAN.training, "schedule"),
     script:
         "../scripts/training_run.py"
 
 
-rule training_precision:
+# the first seed of a schedule in float32 and float64, for the same steps at the same lr
+use rule training_run as training_precision with:
     input:
-        tuning=schedule_tuning,
-        code=estimator_code("training_precision.py", estimators=schedule_estimators),
+        tuning=lambda wc: PLAN.precision[wc.schedule].tuning,
+        code=estimator_code("training_run.py", job_families(PLAN.precision, "schedule")),
     output:
-        table="results/training/precision/{schedule}.csv",
+        table=path("precision"),
     log:
         "results/logs/training/precision/{schedule}.log",
     benchmark:
         "results/benchmarks/training/precision/{schedule}.tsv"
-    conda:
-        ENV
-    threads: config["compute"]["threads"]
-    resources:
-        mem_mb=training_mem_mb,
-        gpu=training_run_gpus,
     params:
-        specs=precision_specs,
-        lr=TRAINING["lr"],
-        settings=training_settings,
-        compute=training_compute(),
-    script:
-        "../scripts/training_precision.py"
+        job=job_of(PLAN.precision, "schedule"),
 
 
 rule training_tables:
@@ -199,9 +158,7 @@ rule training_tables:
 
 rule training_precision_table:
     input:
-        tables=expand(
-            "results/training/precision/{schedule}.csv", schedule=PRECISION_SLUGS
-        ),
+        tables=path("precision", schedule=PRECISION_SLUGS),
         code=code("training_precision_table.py"),
     output:
         table=report(
@@ -252,10 +209,18 @@ rule training_figures:
         "../scripts/training_figures.py"
 
 
+PHASE_GRADIENTS = PLAN.jobs("phase")
+PHASE_SWEEPS = PLAN.jobs("phase", "sweeps")
+
+
 rule training_probe_gradients:
     input:
-        snapshots=path("training_run", file="snapshots.pt", **TRAINING_RUN_AXES),
-        code=estimator_code("gradients.py", "phase"),
+        needs=lambda wc: PHASE_GRADIENTS[wc.schedule, wc.estimator].needs,
+        code=estimator_code(
+            "gradients.py",
+            job_families(PHASE_GRADIENTS, "schedule", "estimator"),
+            "phase",
+        ),
     output:
         records=path("phase_record", **PHASE_RECORD_AXES),
     log:
@@ -266,42 +231,24 @@ rule training_probe_gradients:
         ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=gradient_mem_mb,
-        gpu=gpu_count,
+        mem_mb=mlp_mem_mb,
+        gpu=gpu(PHASE_GRADIENTS, "schedule", "estimator"),
     params:
-        source=PROBES["phase"].source,
-        specs=phase_specs,
-        settings=lambda wc: settings_for(wc.estimator, config),
-        compute=compute_params(),
+        job=job_of(PHASE_GRADIENTS, "schedule", "estimator"),
     script:
         "../scripts/gradients.py"
 
 
 rule training_probe_sweep:
     input:
-        gradients=path("phase_record", **PHASE_RECORD_AXES),
-        cdg=path(
-            "phase_record",
-            estimator="cdg",
-            dim=TRAINING["dims"],
-            seed=TRAINING["seeds"],
-            phase=PROBED_PHASES,
-        ),
-        smoothed=path(
-            "phase_record",
-            estimator="smoothed",
-            dim=TRAINING["dims"],
-            seed=TRAINING["seeds"],
-            phase=PROBED_PHASES,
-        ),
-        snapshots=path("training_run", file="snapshots.pt", **TRAINING_RUN_AXES),
+        unpack(lambda wc: PHASE_SWEEPS[wc.schedule, wc.estimator].inputs()),
         code=code("sweeps.py", "phase"),
     output:
         coarse=path(
-            "phase_sweep", grid="coarse", dim=TRAINING["dims"], phase=PROBED_PHASES
+            "phase_sweep", grid="coarse", dim=TRAINING["dims"], phase=list(PHASES)
         ),
-        fine=path("phase_sweep", grid="fine", dim=TRAINING["dims"], phase=PROBED_PHASES),
-        fine_grid=path("phase_fine_grid", dim=TRAINING["dims"], phase=PROBED_PHASES),
+        fine=path("phase_sweep", grid="fine", dim=TRAINING["dims"], phase=list(PHASES)),
+        fine_grid=path("phase_fine_grid", dim=TRAINING["dims"], phase=list(PHASES)),
     log:
         "results/logs/training/probe/sweeps/{schedule}/{estimator}.log",
     benchmark:
@@ -310,14 +257,9 @@ rule training_probe_sweep:
         ENV
     threads: config["compute"]["threads"]
     resources:
-        mem_mb=sweep_mem_mb,
+        mem_mb=mlp_mem_mb,
     params:
-        source=PROBES["phase"].source,
-        groups=phase_groups,
-        coarse_lrs=config["lr"]["coarse"],
-        fine={**config["lr"]["fine"], **TRAINING["probe"]["fine"]},
-        step_layers=config["probe"]["step_layers"],
-        compute=compute_params(),
+        job=job_of(PHASE_SWEEPS, "schedule", "estimator"),
     script:
         "../scripts/sweeps.py"
 
@@ -328,9 +270,9 @@ rule training_probe_tables:
             "phase_sweep",
             grid=GRIDS,
             schedule=PHASE_SLUGS,
-            estimator=PHASE_ESTIMATORS,
+            estimator=PHASE_INSTANCES,
             dim=TRAINING["dims"],
-            phase=PROBED_PHASES,
+            phase=list(PHASES),
         ),
         code=code("tables.py"),
     output:
@@ -359,7 +301,7 @@ rule training_probe_tables:
         ENV
     params:
         probe="phase",
-        reference_values=reference_values(config, PHASE_ESTIMATORS),
+        reference_values=PLAN.reference_values(PLAN.phase_instances),
     script:
         "../scripts/tables.py"
 
@@ -384,7 +326,7 @@ rule training_probe_figures:
     conda:
         ENV
     params:
-        schedule=lambda wc: schedule_from_slug(wc.schedule),
+        schedule=lambda wc: PLAN.schedules[wc.schedule].name,
     script:
         "../scripts/training_probe_figures.py"
 

@@ -13,7 +13,7 @@ from bnnprobe.io import save_torch  # noqa: E402
 inputs = snakemake.input
 splits = None
 if "splits" in inputs.keys():
-    splits = {path.rsplit("-", 1)[1].removesuffix(".txt"): path for path in inputs.splits}
+    splits = dict(zip(snakemake.params.split_names, inputs.splits, strict=True))
 archive = inputs.archive if "archive" in inputs.keys() else None
 cache = build_cache(snakemake.wildcards.dataset, dict(snakemake.params.settings), archive, splits)
 save_torch(cache, snakemake.output.tensors)

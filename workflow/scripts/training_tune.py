@@ -13,16 +13,16 @@ import pandas as pd  # noqa: E402
 from bnnprobe.device import Compute  # noqa: E402
 from bnnprobe.io import load_torch, save_csv  # noqa: E402
 from bnnprobe.mlp.network import MLPSpec  # noqa: E402
+from bnnprobe.plan import TuningJob  # noqa: E402
 from bnnprobe.training.tuning import tune  # noqa: E402
 
-p = snakemake.params
-compute = Compute.from_config(p.compute, threads=snakemake.threads)
-name = snakemake.wildcards.get("estimator") or p.estimator
-after = p.get("after", "")
-points = load_torch(snakemake.input.points) if after else None  # dim -> seed -> the switch point
+job = TuningJob(**snakemake.params.job)
+compute = Compute.from_config(job.compute, threads=snakemake.threads)
+points = load_torch(job.points) if job.points else None  # dim -> seed -> the switch point
 tables = []
-for dim in p.dims:
-    starts = {seed: (MLPSpec(dim=dim, seed=seed, num_batches=1, **p.problem),
-                     points[dim][seed]["theta"] if points is not None else None) for seed in p.seeds}
-    tables.append(tune(name, starts, p.grid, dict(p.budget), dict(p.settings), compute, p.extensions, after=after))
-save_csv(pd.concat(tables, ignore_index=True), snakemake.output.table)
+for dim in job.dims:
+    starts = {seed: (MLPSpec(dim=dim, seed=seed, num_batches=1, **job.problem),
+                     points[dim][seed]["theta"] if points is not None else None) for seed in job.seeds}
+    tables.append(tune(job.estimator, starts, job.grid, dict(job.budget), dict(job.settings), compute, job.extend,
+                       after=job.after))
+save_csv(pd.concat(tables, ignore_index=True), job.table)

@@ -1,8 +1,7 @@
 """Gradient estimators behind one registry (:mod:`bnnprobe.estimators.registry`), addressed by name.
 
-Names: ``cdg``, ``smoothed``, ``nes-<population>``, ``nes-coord-<samples per coordinate>``,
-``ste-<variant>`` (vanilla, steep, swishsign, polynomial) and ``guided-es``; an instance name
-(``nes-500_sigma0.1``) runs the estimator at its own knob value (:mod:`bnnprobe.naming`). Each maps
+Names are those of the registry's families; an instance name (``nes-500_sigma0.1``) runs the
+estimator at its own knob value (:mod:`bnnprobe.naming`). Each maps
 (problem, settings, seed) to a flat gradient of the loss w.r.t. the probed coordinates; a step is
 ``w - lr * g``. Some also return ``extras`` (other gradients the definition yields, kept in the record).
 

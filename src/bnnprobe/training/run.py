@@ -11,23 +11,21 @@ import torch
 
 from ..device import Compute
 from .columns import RUN_COLUMNS
-from .schedule import parse_schedule
 from .trainer import TrainingResult, TrainingSpec, phase_snapshots, train_student
 from .tuning import chosen_lr, read_tuning
 
 
-def learning_rates(spec: dict, lr, tuning_tables: list[str | Path]) -> tuple[float, ...]:
-    """Each segment's starting step size: ``lr`` itself when it is a number, else the tuned ones at the spec's
-    dim: the first estimator's tuned from the initialisation, a switch's second estimator's tuned at the
-    switch point (from the first estimator's converged weights on the tuning seeds)."""
-    schedule = parse_schedule(spec["schedule"])
+def learning_rates(estimators: list[str], dim: int, lr, tuning_tables: list[str | Path]) -> tuple[float, ...]:
+    """Each segment's starting step size (``estimators``: the schedule's, in order): ``lr`` itself when it is a
+    number, else the tuned ones at ``dim``: the first estimator's tuned from the initialisation, a switch's
+    second estimator's tuned at the switch point (from the first estimator's converged weights on the tuning
+    seeds)."""
     if lr != "auto":
-        return tuple(float(lr) for _ in schedule.estimators)
+        return tuple(float(lr) for _ in estimators)
     table = read_tuning(tuning_tables)
-    dim = int(spec["problem"]["dim"])
-    lrs = [chosen_lr(table, schedule.first, dim)]
-    if schedule.switches:
-        lrs.append(chosen_lr(table, schedule.then, dim, after=schedule.first))
+    lrs = [chosen_lr(table, estimators[0], dim)]
+    if len(estimators) == 2:
+        lrs.append(chosen_lr(table, estimators[1], dim, after=estimators[0]))
     return tuple(lrs)
 
 

@@ -68,16 +68,3 @@ def grid_key(name: str, optimizer: str) -> str:
     its own (SNES), else the training optimiser's."""
     fam = family_of(name)
     return fam.name if fam.optimiser else optimizer
-
-
-SLUG_SWITCH = "_to_"
-SLUG_PATTERN = r"[a-z0-9-]+(_to_[a-z0-9-]+)?"
-
-
-def schedule_slug(text: str) -> str:
-    """The schedule as a path component: ``ste-vanilla>nes-500`` -> ``ste-vanilla_to_nes-500``."""
-    return parse_schedule(text).name.replace(">", SLUG_SWITCH)
-
-
-def schedule_from_slug(slug: str) -> str:
-    return parse_schedule(slug.replace(SLUG_SWITCH, ">")).name
