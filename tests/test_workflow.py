@@ -17,6 +17,7 @@ import yaml
 from bnnprobe.config import load_config
 from bnnprobe.plan import Plan
 from bnnprobe.io import load_torch
+from bnnprobe.probes import PHASES
 from conftest import REPO
 
 pytestmark = pytest.mark.workflow
@@ -325,9 +326,12 @@ def test_a_changed_record_is_refused_and_the_advised_command_remakes_it(done):
 def test_a_changed_problem_setting_reruns_the_jobs_it_reaches(done, section, change, rule, jobs):
     """Settings that reach a job only through its problem specs (not its paths) re-run it: the specs are a
     param Snakemake compares (one computed from `output` would be left out of its params trigger)."""
-    config = current_config(done)
-    config[section] = {**config[section], **change}
-    result = snakemake(done, config, "--dry-run", "--quiet", "rules")
+    original = current_config(done)
+    config = {**original, section: {**original[section], **change}}
+    try:
+        result = snakemake(done, config, "--dry-run", "--quiet", "rules")
+    finally:
+        (done / "tiny.yaml").write_text(yaml.safe_dump(original))  # the next tests run the config that ran
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(rf"^{rule}\s+{jobs}$", result.stdout, flags=re.M), result.stdout
 
@@ -393,7 +397,7 @@ def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
     assert record["settings"]["sigma"] == 0.02
 
 
-PROBED = ("init", "f25", "f50", "plateau", "end")  # the phases the probe along training computes
+PROBED = tuple(PHASES)  # the phases the probe along training computes
 
 
 def layer_records(estimator: str) -> set:
