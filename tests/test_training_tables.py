@@ -161,3 +161,31 @@ def test_findings_state_each_comparison_either_way():
     assert "a ranking of two says nothing" in text
     assert "smallest two-sided p is 0.25" in text
     assert " = `" in text  # the schedules are identical up to the switch: a tie, not a ranking
+
+
+def test_findings_compare_the_identity_ste_with_each_clipped_ste_over_the_seeds_where_both_converged():
+    ident = [0.5, 0.6, 0.9, 0.4]  # the expected gradient at convergence, seeds 0-3
+    clip = [0.1, 0.1, 0.2, 0.1]
+    frames = [curve("ste-identity", s, [1.0, 0.6, 0.5, 0.5], expected_grad_ratio=ident[s],
+                    **({"converged_step": math.nan, "finished": False} if s == 3 else {})) for s in range(4)]
+    frames += [curve("ste-vanilla", s, [1.0, 0.5, 0.4, 0.4], expected_grad_ratio=clip[s]) for s in range(4)]
+    curves = tables.curves_table(frames)
+    runs = tables.runs_table(curves, smooth=2)
+    empty = pd.DataFrame(columns=tables.CONVERGED_COLUMNS)
+
+    def text(tuning=None):
+        return findings_markdown(runs, tables.final_table(runs), tables.comparisons_table(curves, runs, smooth=2),
+                                 tables.budget_leaders(tables.budgets_table(curves, smooth=2)),
+                                 pd.DataFrame(columns=tables.TREND_COLUMNS), empty,
+                                 pd.DataFrame(columns=tables.RANKING_COLUMNS), protocol=PROTOCOL, tuning=tuning)
+
+    diff = np.array(ident[:3]) - np.array(clip[:3])  # seed 3's identity run did not converge: left out
+    half = stats.t.ppf(0.975, 2) * diff.std(ddof=1) / math.sqrt(3)
+    section = text().split("## Is the identity STE unstable")[1].split("\n## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| `ste-vanilla` | 8 |"))
+    assert "3/4 / 4/4" in row
+    assert f"{diff.mean():+.3g} [{diff.mean() - half:+.3g}, {diff.mean() + half:+.3g}] (n=3) | larger" in row
+    assert "- The identity STE's expected gradient at convergence is larger than `ste-vanilla` at dim 8's" in text()
+    tuning = pd.DataFrame({"estimator": ["ste-identity"], "after": [""], "dim": [8], "lr": [10.0], "seed": [1000],
+                           "steps": [100], "optimizer": ["sgd"], "chosen": [True], "at_edge": [True]})
+    assert "- Undetermined (a tuned lr at its grid's edge): `ste-vanilla` at dim 8." in text(tuning)

@@ -1,5 +1,6 @@
 """The training study's findings, generated from its tables (so they hold for any config) and stated either
-way: whether the runs converge and how stationary they end, whether the STE's gradient gets worse early or
+way: whether the runs converge and how stationary they end, whether the identity STE settles less than the
+clipped ones (Yin et al. 2019), whether the STE's gradient gets worse early or
 late in training, whether another estimator's step still lowers the loss where the STE has converged,
 whether switching estimator at convergence pays against a plain continued decay, a restart and a control,
 and which schedule reaches the lowest test loss per unit cost. The unit of every CI is the seed (an
@@ -12,7 +13,7 @@ import math
 
 import pandas as pd
 
-from ..analysis.stats import paired
+from ..analysis.stats import paired, paired_difference, verdict
 from .tables import CHANGES, verdict_cell
 
 
@@ -108,6 +109,64 @@ def _convergence(runs: pd.DataFrame) -> list[str]:
         lines.append(f"| `{schedule}` | {dim} | {len(conv)}/{len(frame)} | {_fmt(conv['converged_step'].median())} | "
                      f"{_fmt(conv['decays'].median())} | {_fmt(ratio, 2)} ({_fmt(noise, 2)}) | "
                      f"{_fmt(conv['test_loss_converged'].mean(), 4)} | {cont_text} |")
+    lines.append("")
+    return lines
+
+
+IDENTITY = "ste-identity"
+
+
+def _edge_lrs(tuning: pd.DataFrame | None) -> set:
+    """The (estimator, dim) whose lr tuned from the initialisation is still at its grid's edge."""
+    if tuning is None or tuning.empty:
+        return set()
+    chosen = tuning[tuning["chosen"] & (tuning["after"].fillna("") == "") & tuning["at_edge"].astype(bool)]
+    return {(name, int(dim)) for name, dim in zip(chosen["estimator"], chosen["dim"])}
+
+
+def _identity_ste(runs: pd.DataFrame, tuning: pd.DataFrame | None) -> list[str]:
+    """The identity STE against each clipped STE trained alone: is it the one that does not settle?"""
+    singles = runs[~runs["schedule"].str.contains(">")]
+    clipped = sorted(s for s in singles["schedule"].unique() if s.startswith("ste-") and s != IDENTITY)
+    lines = ["## Is the identity STE unstable near its minimum where the clipped STEs are not?", ""]
+    if IDENTITY not in set(singles["schedule"]) or not clipped:
+        return lines + [f"Needs `{IDENTITY}` and a clipped STE among the single schedules: not in this config.", ""]
+    edges = _edge_lrs(tuning)
+    lines += [f"`{IDENTITY}` (the surrogate's derivative is 1 everywhere) against each clipped STE (its derivative "
+              "vanishes for large pre-activations), each trained alone at its own tuned lr: the share of runs "
+              "that converged, and over the seeds where both converged, paired, the difference (identity - "
+              "clipped) of the expected gradient at convergence (relative to its init norm: larger means further "
+              "from a stationary point of its own estimator) and of the test loss there. The identity STE is "
+              "'less stationary' where the first CI lies above 0.", "",
+              "| clipped STE | dim | converged (identity / clipped) | expected gradient: identity - clipped "
+              "(95% CI) | the identity's is | test loss: identity - clipped (95% CI) | the identity's is |",
+              "|---|---|---|---|---|---|---|"]
+    verdicts = []
+    for other in clipped:
+        for dim in sorted(int(d) for d in singles["dim"].unique()):
+            ident = singles[(singles["schedule"] == IDENTITY) & (singles["dim"] == dim)].set_index("seed")
+            clip = singles[(singles["schedule"] == other) & (singles["dim"] == dim)].set_index("seed")
+            if ident.empty or clip.empty:
+                continue
+            both = ident.index[ident["converged"].astype(bool)].intersection(clip.index[clip["converged"].astype(bool)])
+            undetermined = [name for name in (IDENTITY, other) if (name, dim) in edges]
+            cells = []
+            for column in ("expected_grad_ratio", "test_loss_converged"):
+                p = paired_difference(ident.loc[both, column], clip.loc[both, column])
+                word = verdict(p, undetermined)
+                cells += [f"{p.mean:+.3g} [{p.low:+.3g}, {p.high:+.3g}] (n={p.n})" if p.n else "-", word]
+            verdicts.append((other, dim, cells[1]))
+            lines.append(f"| `{other}` | {dim} | {int(ident['converged'].sum())}/{len(ident)} / "
+                         f"{int(clip['converged'].sum())}/{len(clip)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for word in ("larger", "smaller", "indistinguishable"):
+        hits = [f"`{o}` at dim {d}" for o, d, w in verdicts if w == word]
+        if hits:
+            lines.append(f"- The identity STE's expected gradient at convergence is {word} than " + ", ".join(hits)
+                         + ("'s" if word != "indistinguishable" else " (indistinguishable from theirs)") + ".")
+    undecided = [f"`{o}` at dim {d}" for o, d, w in verdicts if w.startswith("undetermined")]
+    if undecided:
+        lines.append("- Undetermined (a tuned lr at its grid's edge): " + ", ".join(undecided) + ".")
     lines.append("")
     return lines
 
@@ -254,6 +313,7 @@ def findings_markdown(runs, final, comparisons, leaders, trend, converged, ranki
              "either way with its 95% CI over seeds.", ""]
     lines += _setup(runs, tuning, protocol["rel_tol"], precision, final, protocol)
     lines += _convergence(runs)
+    lines += _identity_ste(runs, tuning)
     lines += _gradient_quality(trend)
     lines += _at_convergence(converged)
     lines += _switches(comparisons)
