@@ -418,3 +418,19 @@ def test_the_check_command_names_a_file_it_cannot_read(tmp_path, capsys):
                           (binary, "cannot read config file .*b.yaml.*utf-8")]:
         assert main([str(path)]) == 1
         assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("key", [("fogzo", "guide"), ("guided_es", "guides"), ("span", "guides")])
+def test_the_ste_variant_options_accept_exactly_the_registrys_variants(key):
+    """The schema's STE-variant options come from the registry's one list: each variant is accepted, and a
+    name that is not one is refused naming the key."""
+    from bnnprobe.estimators.registry import STE_VARIANTS
+    one = key[1] == "guide"
+
+    def with_option(value):
+        return broken(lambda config: config.setdefault(key[0], {}).update({key[1]: value if one else [value]}))
+
+    for variant in STE_VARIANTS:
+        assert validate_config(with_option(variant))[key[0]][key[1]] == (variant if one else [variant])
+    with pytest.raises(ConfigError, match=re.escape(f"{key[0]}.{key[1]}")):
+        validate_config(with_option("sign"))

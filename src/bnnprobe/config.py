@@ -18,7 +18,7 @@ import jsonschema
 import yaml
 
 from .activations import surrogate_noise_std
-from .estimators.registry import FAMILIES, check_name, family_of, knob_sections
+from .estimators.registry import FAMILIES, STE_VARIANTS, check_name, family_of, knob_sections
 from .naming import format_value, instance, knob_values, split_instance
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
@@ -135,11 +135,18 @@ def deep_update(base: dict, overrides: Mapping) -> dict:
     return base
 
 
+def read_schema(schema_path: Path = SCHEMA_PATH) -> dict:
+    """The config schema, with what the registry declares filled in (the STE variants' names)."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema["definitions"]["ste_variant"]["enum"] = list(STE_VARIANTS)
+    return schema
+
+
 def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     """Fill defaults into ``config`` (in place) and check it; raise :class:`ConfigError` naming the key."""
     if not isinstance(config, dict):
         raise ConfigError(f"the config must be a mapping, got {type(config).__name__}")
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = read_schema(schema_path)
     validator = _with_defaults(jsonschema.Draft7Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
