@@ -88,7 +88,7 @@ class TrainingSpec:
     switch: str | int = "converged"  # where A>B switches: "converged", "plateau" or a step
     extra_reductions: int = 0  # a single estimator goes on after its convergence for this many more reductions
     keep_trajectory: bool = False
-    stationarity_batches: int = 0
+    stationarity_batches: int = 8
     stops: bool = True  # False: no decay, no stopping: the first estimator at its lr for exactly ``steps`` steps
 
     def __post_init__(self):
