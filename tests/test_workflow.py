@@ -382,10 +382,12 @@ def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
         for e in ("nes-10", "nes-coord-10", "smoothed") for d in (2, 3) for s in (0, 1)}
     sweeps = {p for p in rewritten if "/sweeps/" in p}
     # the smoothed gradient's reference sigma moved with nes.sigma's first value (it is every sigma in use):
-    # the MLP sweeps whose cos_to_smoothed compares with it are swept again, from their stored gradients (not
-    # guided-es: its sigma 0.01 is still in use, so it keeps its own smoothed reference)
+    # the MLP sweeps whose cos_to_smoothed compares with it are swept again, from their stored gradients: the
+    # estimators with no sigma of their own (not guided-es, snes or span: their sigma 0.01 is still in use, so
+    # they keep their own smoothed reference)
     assert sweeps == ({f"results/probe/sweeps/{g}/{e}/dim{d}.csv" for g in ("coarse", "fine")
-                       for e in ("cdg_eps0.01", "cdg_eps0.05", "ste-vanilla") for d in (2, 3)}
+                       for e in ("cdg_eps0.01", "cdg_eps0.05", "ste-vanilla", "fogzo-2_eps0.288675",
+                                 "stochastic-ste-2") for d in (2, 3)}
                       | {f"results/layerprobe/sweeps/{g}/{r}/nes-10.csv" for g in ("coarse", "fine")
                          for r in RUN_IDS}
                       # every sweep along training: its smoothed reference was recomputed at the new sigma
@@ -410,30 +412,38 @@ def phase_records(estimator: str) -> set:
             for d in (2, 3) for s in (0, 1) for ph in PROBED}
 
 
-def rewritten_after_editing(repo: Path, module: str) -> set:
-    """Append a comment to a library module, run again, return the result files written again."""
-    before = mtimes(repo)
+def planned_after_editing(repo: Path, module: str) -> set:
+    """Append a comment to a library module, dry-run, put the module back as it was (its mtime too): the files
+    the jobs Snakemake would run then write (those it plans from the edit and those downstream of them)."""
     path = repo / "src" / "bnnprobe" / module
-    path.write_text(path.read_text() + "\n# edited\n")
-    result = snakemake(repo, current_config(repo))
+    text, stat = path.read_text(), path.stat()
+    path.write_text(text + "\n# edited\n")  # Snakemake compares checksums: a touch alone re-runs nothing
+    try:
+        result = snakemake(repo, current_config(repo), "--dry-run")
+    finally:
+        path.write_text(text)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert result.returncode == 0, result.stderr[-3000:]
-    after = mtimes(repo)
-    return {p for p in before if after[p] != before[p]}
+    return {p for line in re.findall(r"^    output: (.+)$", result.stdout, flags=re.M) for p in line.split(", ")}
 
 
 def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
-    rewritten = rewritten_after_editing(done, "estimators/ste.py")
+    rewritten = planned_after_editing(done, "estimators/ste.py")
     gradients = {p for p in rewritten if "/gradients/" in p}
-    # ste.py is run by the STE estimators and by guided ES (its guides), not by CDG or NES; the STE training
-    # runs use it too, and every estimator's probe along those runs reads their (re-written) snapshots
+    # ste.py is run by the STE estimators and by those an STE guides (guided ES, FOGZO, span search), not by
+    # CDG, NES, SNES or the stochastic STE (its own forward); the STE training runs use it too, and every
+    # estimator's probe along those runs reads their (re-written) snapshots
     assert gradients == ({f"results/probe/gradients/{e}/dim{d}/seed{s}.pt"
-                          for e in ("ste-vanilla", "guided-es_sigma0.01") for d in (2, 3) for s in (0, 1)}
+                          for e in ("ste-vanilla", "guided-es_sigma0.01", "fogzo-2_eps0.288675", "span-4_sigma0.01")
+                          for d in (2, 3) for s in (0, 1)}
                          | layer_records("ste-vanilla")
                          | phase_records("cdg") | phase_records("nes-10") | phase_records("ste-vanilla")
                          | phase_records("smoothed"))
     runs = {p.split("/")[3] for p in rewritten if p.startswith("results/training/runs/")}
-    # every schedule that runs an STE (FOGZO's directions are drawn around one), not CDG or SNES alone
-    assert runs == {"ste-vanilla", "ste-vanilla_to_cdg", "ste-vanilla_to_fogzo-2", "ste-vanilla_to_ste-steep"}
+    # every schedule that runs an STE (FOGZO's directions are drawn around one; the restart at the STE's
+    # convergence too), not CDG or SNES alone
+    assert runs == {"ste-vanilla", "ste-vanilla_to_cdg", "ste-vanilla_to_fogzo-2", "ste-vanilla_to_ste-steep",
+                    "ste-vanilla_to_ste-vanilla"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -465,17 +475,9 @@ def test_editing_an_estimator_module_reruns_exactly_the_jobs_that_load_it(done, 
     """A dry run after editing one module of an estimator family lists exactly the MLP probe gradient jobs and
     the training runs of the estimators that load it (checked against what Python loads, not the tracking
     code). The tiny config runs every family, so no module's set is empty."""
-    path = done / "src" / "bnnprobe" / "estimators" / module
-    text, stat = path.read_text(), path.stat()
-    path.write_text(text + "\n# edited\n")  # Snakemake compares checksums: a touch alone re-runs nothing
-    try:
-        result = snakemake(done, current_config(done), "--dry-run")
-    finally:
-        path.write_text(text)
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert result.returncode == 0, result.stderr[-3000:]
-    planned = set(re.findall(r"^    output: results/probe/gradients/([^/]+)/", result.stdout, flags=re.M))
-    runs = set(re.findall(r"^    output: results/training/runs/([^/]+)/", result.stdout, flags=re.M))
+    outputs = planned_after_editing(done, f"estimators/{module}")
+    planned = {p.split("/")[3] for p in outputs if p.startswith("results/probe/gradients/")}
+    runs = {p.split("/")[3] for p in outputs if p.startswith("results/training/runs/")}
     plan = Plan.from_config(load_config(REPO / "config.yaml", done / "tiny.yaml"))
     expected = {i.label for i in plan.mlp_instances if module in modules_loaded_by(i.name)}
     expected_runs = {slug for slug, job in plan.training.items()
@@ -489,10 +491,10 @@ def test_editing_figures_redraws_exactly_the_figures_drawn_with_it(done):
     training = {p for p in figures if p.startswith("results/figures/training/")}
     probes = {p for p in figures if p.startswith(("results/figures/probe/", "results/figures/layerprobe/"))}
     # the probes' figures are drawn with analysis/figures.py; the finetunes and the training study own theirs
-    rewritten = rewritten_after_editing(done, "analysis/figures.py")
-    assert rewritten == probes and len(rewritten) >= 8
-    rewritten = rewritten_after_editing(done, "training/figures.py")
-    assert rewritten == training and len(training) >= 4
+    redrawn = planned_after_editing(done, "analysis/figures.py")
+    assert redrawn == probes and len(redrawn) >= 8
+    redrawn = planned_after_editing(done, "training/figures.py")
+    assert redrawn == training and len(training) >= 4
 
 
 @pytest.mark.parametrize("edit,key", [
