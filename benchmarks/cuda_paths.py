@@ -96,10 +96,11 @@ def main() -> None:
     print(f"width {width}, {px} px, batch {n}, 32 copies: max relative loss difference "
           f"{float(((out - ref).abs() / ref.abs()).max()):.2e}; cpu {t_cpu:.2f} s, gpu {t_gpu:.2f} s "
           f"({t_cpu / t_gpu:.1f}x); chunk cpu {problem_cpu.chunk}, gpu {problem_gpu.chunk}")
-    settings = settings_for("nes-500", CONFIG)
-    nes_gpu, t_gpu = timed(lambda: estimate("nes-500", problem_gpu, settings, seed_parts=(0,)).gradient)
-    nes_cpu, t_cpu = timed(lambda: estimate("nes-500", problem_cpu, settings, seed_parts=(0,)).gradient)
-    print(f"NES-500 on the layer: cos(gpu, cpu) {cosine(nes_gpu.cpu(), nes_cpu):.6f}; cpu {t_cpu:.2f} s, "
+    nes = "nes-50" if args.quick else "nes-500"
+    settings = settings_for(nes, CONFIG)
+    nes_gpu, t_gpu = timed(lambda: estimate(nes, problem_gpu, settings, seed_parts=(0,)).gradient)
+    nes_cpu, t_cpu = timed(lambda: estimate(nes, problem_cpu, settings, seed_parts=(0,)).gradient)
+    print(f"{nes.upper()} on the layer: cos(gpu, cpu) {cosine(nes_gpu.cpu(), nes_cpu):.6f}; cpu {t_cpu:.2f} s, "
           f"gpu {t_gpu:.2f} s ({t_cpu / t_gpu:.1f}x)")
 
     print("\nTraining a student (ste-vanilla>cdg, switch at half-time): final validation loss on each")
