@@ -145,7 +145,9 @@ def test_a_non_positive_decrease_is_marked_at_the_edge_not_plotted(tmp_path):
 def tuning_table():
     rows = []
     for dim in (2, 3):
-        for lr, loss, diverged in ((0.01, 0.3, False), (0.1, 0.1, False), (1.0, 1e230, True), (10.0, np.inf, True)):
+        # lr = 1: finite but blown up (1e18, not flagged by the tuning); 10: flagged; 100: not finite
+        for lr, loss, diverged in ((0.01, 0.3, False), (0.03, 0.2, False), (0.1, 0.1, False), (1.0, 1e18, False),
+                                   (10.0, 1e230, True), (100.0, np.inf, True)):
             rows.append({"estimator": "ste-vanilla", "after": None, "dim": dim, "optimizer": "sgd", "lr": lr,
                          "seed": 1000, "steps": 10, "val_loss": loss, "diverged": diverged, "chosen": lr == 0.1,
                          "at_edge": False})
@@ -157,7 +159,7 @@ def test_diverged_tuning_runs_are_marked_never_plotted_as_values(tmp_path):
     for ax in fig.axes[:2]:
         y = drawn_y(ax)
         assert np.isfinite(y).all() and y.max() < 1  # 1e230 is not a value on the axis
-        assert sorted(edge_points(ax, "top")) == [1.0, 10.0]
+        assert sorted(edge_points(ax, "top")) == [1.0, 10.0, 100.0]
         assert ax.get_ylim()[1] < 1  # the axis fits the runs that did not diverge
         starred = [c for c in ax.collections if c.get_gid() is None]
         assert np.allclose(starred[0].get_offsets(), [[0.1, 0.1]])

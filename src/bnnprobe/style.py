@@ -121,7 +121,7 @@ def panel_grid(n: int, cols: int | None = None, panel_height: float = 2.3, width
     return fig, flat[:n]
 
 
-def suptitle(fig, text: str, width: int = 110) -> None:
+def suptitle(fig, text: str, width: int = 100) -> None:
     """The figure's title, each of its lines wrapped to the page (a title wider than the figure would
     widen the saved image)."""
     import textwrap
@@ -158,8 +158,13 @@ def at_edge(ax, x, edge: str, label: str | None, colour: str = "#444444", marker
     y = 0.0 if edge == "bottom" else 1.0
     marker = marker or ("v" if edge == "bottom" else "x")
     filled = {"facecolors": "none", "edgecolors": colour} if marker not in ("x", "+") else {"color": colour}
-    return ax.scatter(x, [y] * len(x), transform=ax.get_xaxis_transform(), clip_on=False, marker=marker, s=26,
-                      linewidths=1.0, zorder=6, label=label, gid=f"edge-{edge}", **filled)
+    drawn = ax.scatter(x, [y] * len(x), transform=ax.get_xaxis_transform(), clip_on=False, marker=marker, s=26,
+                       linewidths=1.0, zorder=6, label=label, gid=f"edge-{edge}", **filled)
+    import numpy as np
+
+    ax.update_datalim(np.column_stack([x, np.ones(len(x))]), updatex=True, updatey=False)  # x range covers them
+    ax.autoscale_view()
+    return drawn
 
 
 def log_ticks(ax, axis: str = "y") -> None:

@@ -42,7 +42,7 @@ def ci_text(frame: pd.DataFrame) -> str:
     n = sorted(pd.to_numeric(frame["n"], errors="coerce").dropna().astype(int).unique()) if "n" in frame else []
     unit = str(frame["ci_unit"].dropna().iloc[0]) if "ci_unit" in frame and frame["ci_unit"].notna().any() else "seed"
     count = "?" if not n else (f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}")
-    return f"mean and 95% CI, n = {count} per point (unit: {unit})"
+    return f"mean and 95% CI, n = {count} per point, unit: {unit}"
 
 
 def mark_undetermined(ax, best: pd.DataFrame, x: str) -> None:
@@ -95,8 +95,6 @@ def loss_axis(ax, frame: pd.DataFrame) -> None:
             else positive.min()
         ax.set_ylim(low / 1.6, positive.max() * 1.6)
     style.log_ticks(ax)
-    if (means <= 0).any():
-        style.at_edge(ax, [], "bottom", None)
 
 
 def _edge_note(frames) -> str:

@@ -117,18 +117,30 @@ def loss_vs_step(curves: pd.DataFrame):
     return fig
 
 
-def tuning_means(frame: pd.DataFrame) -> pd.DataFrame:
-    """One estimator's tuning per lr: the mean final validation loss over the tuning seeds that did not
-    diverge (``val_loss``, NaN if every one did) and whether any diverged (``diverged``)."""
-    diverged = frame["diverged"].astype(bool) | ~np.isfinite(frame["val_loss"])
-    ok = frame[~diverged]
-    return pd.DataFrame({"val_loss": ok.groupby("lr")["val_loss"].mean(),
-                         "diverged": diverged.groupby(frame["lr"]).any()}).sort_index()
+# a tuning run whose final loss exceeds this many times the median of its panel (every estimator and lr at
+# that dim) blew up: drawn as diverged, like a non-finite one
+BLOWUP = 100.0
+
+
+def tuning_means(frame: pd.DataFrame, bound: float = np.inf) -> pd.DataFrame:
+    """One estimator's tuning per lr: the mean final validation loss over its tuning seeds (``val_loss``),
+    NaN where a seed diverged (not finite, flagged, or above ``bound``), as the tuning counts it (+inf),
+    and whether one did (``diverged``)."""
+    diverged = frame["diverged"].astype(bool) | ~np.isfinite(frame["val_loss"]) | (frame["val_loss"] > bound)
+    means = frame["val_loss"].where(~diverged).groupby(frame["lr"]).mean()
+    any_diverged = diverged.groupby(frame["lr"]).any()
+    return pd.DataFrame({"val_loss": means.where(~any_diverged), "diverged": any_diverged}).sort_index()
+
+
+def blowup_bound(at_dim: pd.DataFrame) -> float:
+    finite = at_dim.loc[np.isfinite(at_dim["val_loss"]) & ~at_dim["diverged"].astype(bool), "val_loss"]
+    return BLOWUP * float(finite.median()) if len(finite) else np.inf
 
 
 def lr_tuning(tuning: pd.DataFrame):
     """The lr tuning: mean final validation loss over the tuning seeds against lr, a panel per dim, a line
-    per estimator; the chosen lr starred, a diverged lr an x at the panel's upper edge (never a value)."""
+    per estimator; the chosen lr starred, a diverged lr (:func:`tuning_means`, :data:`BLOWUP`) an x at the
+    panel's upper edge (never a value)."""
     dims = sorted(tuning["dim"].unique())
     fig, axes = style.panel_grid(len(dims), panel_height=2.6)
     for ax, dim in zip(axes, dims):
@@ -136,11 +148,11 @@ def lr_tuning(tuning: pd.DataFrame):
         values = []
         for name, frame in at_dim.groupby("estimator", sort=True):
             line = style.estimator_style(name)
-            means = tuning_means(frame)
+            means = tuning_means(frame, blowup_bound(at_dim))
             ok = means["val_loss"].dropna()
             values += list(ok)
             ax.plot(ok.index, ok.values, label=f"{name} ({frame['optimizer'].iloc[0]})", **line)
-            bad = means.index[means["diverged"] & means["val_loss"].isna()]
+            bad = means.index[means["diverged"]]
             style.at_edge(ax, bad, "top", None, colour=line["color"], marker="x")
             chosen = frame[frame["chosen"].astype(bool)]
             if len(chosen):
@@ -153,11 +165,11 @@ def lr_tuning(tuning: pd.DataFrame):
         if values:
             ax.set_ylim(min(values) / 1.3, max(values) * 1.3)
         style.log_ticks(ax)
-    style.legend_below(fig, *style.collect_legend(axes), title="estimator (optimiser); * chosen lr; x at the "
-                       "top: diverged on a tuning seed (no value)", cols=3)
+    style.legend_below(fig, *style.collect_legend(axes), title="estimator (optimiser); * chosen lr", cols=3)
     seeds = tuning["seed"].nunique() if "seed" in tuning else 1
-    style.suptitle(fig, "Each estimator's learning rate, tuned on seeds disjoint from the reported ones: mean over "
-                 f"the {seeds} tuning seed(s) that did not diverge")
+    style.suptitle(fig, "Each estimator's learning rate, tuned on seeds disjoint from the reported ones: mean "
+                   f"final validation loss over n = {seeds} tuning seed(s)\nx at the upper edge: a tuning run "
+                   f"diverged at that lr (not finite, or above {BLOWUP:g} x the panel's median loss); no value drawn")
     return fig
 
 
