@@ -168,16 +168,34 @@ def at_edge(ax, x, edge: str, label: str | None, colour: str = "#444444", marker
 
 
 def log_ticks(ax, axis: str = "y") -> None:
-    """Label a log axis' minor ticks (2 and 5 of each decade) where it spans less than two decades, so
-    that every part of its range has a number."""
+    """Label a log axis' minor ticks where it spans less than two decades (2 and 5 of each decade; 2, 3, 5
+    and 7 within less than one), so that every part of its range has a number. Call it once the axis'
+    limits are final."""
     from matplotlib.ticker import LogFormatterSciNotation, LogLocator
 
     low, high = ax.get_ylim() if axis == "y" else ax.get_xlim()
     if low <= 0 or high <= 0 or abs(math.log10(high / low)) >= 2:
         return
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+    if abs(math.log10(high / low)) < 0.3:  # within a factor of two: matplotlib's own ticks, as plain numbers
+        from matplotlib.ticker import FormatStrFormatter
+
+        target.set_major_formatter(FormatStrFormatter("%.4g"))
+        target.set_minor_formatter(FormatStrFormatter("%.4g"))
+        return
+    subs = (2.0, 3.0, 5.0, 7.0) if abs(math.log10(high / low)) < 1 else (2.0, 5.0)
+    target.set_minor_locator(LogLocator(base=10, subs=subs))
     target.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 2)))
+
+
+def value_ticks(ax, values, axis: str = "x") -> None:
+    """Ticks at exactly ``values`` (the dims a study ran), written as plain numbers, on a log axis."""
+    from matplotlib.ticker import NullLocator
+
+    values = sorted({float(v) for v in values})
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(values, [f"{v:g}" for v in values])
+    target.set_minor_locator(NullLocator())
 
 
 def fit_limits(ax, values, axis: str = "y", bounds: tuple | None = None, pad: float = 0.06) -> None:

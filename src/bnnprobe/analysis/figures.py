@@ -111,11 +111,13 @@ def _panel_figure(frame: pd.DataFrame, panels: list[dict], x: str, xlabel: str, 
         for name in panel["estimators"]:
             errorbar(ax, shown[shown["estimator"] == name], x, name)
         ax.set_xscale("log", base=log_base)
+        if x == "dim":
+            style.value_ticks(ax, frame["dim"].unique())
         loss_axis(ax, shown)
         ax.set_title(panel["title"])
         ax.set_xlabel(xlabel)
     for ax in axes[::min(len(axes), 2 if len(axes) <= 4 else 3)]:
-        ax.set_ylabel(LOSS_DECREASE)
+        ax.set_ylabel("loss decrease (MSE)\nL(w) - L(w - lr g)")
     style.legend_below(fig, *style.collect_legend(axes), title="estimator (CDG: the reference, black)")
     style.suptitle(fig, title + _edge_note([frame]))
     return fig
@@ -165,9 +167,7 @@ def best_vs_dim(best: pd.DataFrame):
     rel.axhline(0, **{**style.estimator_style(style.REFERENCE), "marker": None, "linewidth": 1.2})
     style.fit_limits(rel, np.append(percent["percent"].to_numpy(), 0.0))
     rel.set(xlabel=DIM, ylabel="relative to CDG's mean (%)\n100 (m - m_CDG) / m_CDG")
-    dims = sorted(best["dim"].unique())
-    rel.set_xticks(dims, [str(d) for d in dims])
-    rel.minorticks_off()
+    style.value_ticks(rel, best["dim"].unique())
     style.legend_below(fig, *style.collect_legend([ax]), title="estimator (CDG: the reference, black)")
     style.suptitle(fig, "Best loss decrease against num_dim, lr chosen on the other seeds per estimator and dim; "
                  f"{ci_text(best)}\nbottom: difference of the means to CDG's (no CI)" + _edge_note([best]))
@@ -206,6 +206,7 @@ def cosine_vs_dim(runs: pd.DataFrame):
                                          (axes[1], "cos_to_smoothed", "smoothed", "the smoothed gradient")):
         cosine_axis_limits(ax, _cosine_axis(ax, per_gradient, column, "dim", reference))
         ax.set_xscale("log", base=2)
+        style.value_ticks(ax, per_gradient["dim"].unique())
         ax.set(title=f"cosine to {label}", xlabel=DIM, ylabel=f"cos(g, g_{reference})")
     n = per_gradient.groupby(["estimator", "dim"])["seed"].nunique()
     count = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
@@ -230,11 +231,12 @@ def best_per_layer(best: pd.DataFrame):
             errorbar(ax, frame, "dim", name)
         mark_undetermined(ax, at, "dim")
         ax.set_xscale("log", base=2)
+        style.value_ticks(ax, best["dim"].unique())
         loss_axis(ax, at)
         ax.set(title="all layers" if layer == "all" else f"layer {layer} only"
                + (" (linear output)" if layer == layers[-1] and layer != "all" else ""), xlabel=DIM)
     for ax in axes[::min(len(axes), 2 if len(axes) <= 4 else 3)]:
-        ax.set_ylabel("best " + LOSS_DECREASE)
+        ax.set_ylabel("best loss decrease (MSE)\nL(w) - L(w - lr g)")
     style.legend_below(fig, *style.collect_legend(axes), title="estimator (CDG: the reference, black)")
     style.suptitle(fig, "Which layer carries the loss decrease: one step of one layer's coordinates, lr chosen on the "
                  f"other seeds\nper estimator, layer and dim; {ci_text(best)}" + _edge_note([best]))

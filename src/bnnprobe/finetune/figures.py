@@ -23,5 +23,10 @@ def finetune_curves(frames: list):
                 title="XNOR finetune: training loss")
     acc_ax.set(xlabel="epoch", ylabel="validation accuracy (fraction)", ylim=(0, 1),
                title="XNOR finetune: validation accuracy")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    style.log_ticks(loss_ax)
     style.legend_below(fig, *style.collect_legend([loss_ax]), title="run (width, weight decay, ...) and seed", cols=2)
     return fig
