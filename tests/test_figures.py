@@ -302,3 +302,19 @@ def test_the_html_report_renders_in_a_headless_browser(run_dir, tmp_path):
         pixels = np.asarray(image.convert("L"))
     assert pixels.shape == (1000, 1400)
     assert pixels.std() > 5  # something rendered: not a blank page
+
+
+def test_the_default_configs_figures_fit_the_page(tmp_path):
+    """The laptop preset's panels (five groups, up to seven estimators each) and its six dims and four step
+    layers: page wide, text at least 7 pt, one look per estimator."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    panels, dims = config["figures"]["panels"], config["probe"]["dims"]
+    names = sorted({n for panel in panels for n in panel["estimators"]})
+    summary = summary_rows(names, dims, x="dim", mean=lambda n, d: 0.01 * d * (1 + len(n) / 20))
+    check_page(probe_figures.quick_check(summary, panels, 0.1), tmp_path)
+    best = pd.concat([summary.assign(step_layer=layer) for layer in config["probe"]["step_layers"]])
+    best = best.assign(reference_setting=True, lr_undetermined=False, crossfit_n=10)
+    for stat in ("mean", "ci95_low", "ci95_high"):
+        best[f"crossfit_loss_decrease_{stat}"] = best[f"loss_decrease_{stat}"]
+    check_page(probe_figures.best_per_layer(best), tmp_path)
+    check_page(probe_figures.best_vs_dim(best[best["step_layer"] == "all"]), tmp_path)

@@ -129,6 +129,14 @@ def suptitle(fig, text: str, width: int = 100) -> None:
     fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
 
 
+def panel_title(ax, text: str, cols: int, width: float = WIDTH) -> None:
+    """A panel's title, wrapped to the panel's width (``cols`` panels to a row of ``width`` inches)."""
+    import textwrap
+
+    chars = max(int(width / cols * 72 / (0.55 * RC["axes.titlesize"])), 12)
+    ax.set_title(textwrap.fill(text, chars))
+
+
 def legend_below(fig, handles: list, labels: list, title: str | None = None, cols: int = 4) -> None:
     """One legend for the whole figure, under its panels (the styles are the same in every panel)."""
     if handles:

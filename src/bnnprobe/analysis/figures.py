@@ -24,7 +24,7 @@ from .. import style  # noqa: E402
 style.apply()
 
 LOSS_DECREASE = "loss decrease L(w) - L(w - lr g) (MSE)"
-DIM = "num_dim (neurons per layer, log scale)"
+DIM = "num_dim (width, log scale)"
 
 CROSSFIT = {f"crossfit_loss_decrease_{stat}": f"loss_decrease_{stat}" for stat in ("mean", "ci95_low", "ci95_high")}
 
@@ -114,7 +114,7 @@ def _panel_figure(frame: pd.DataFrame, panels: list[dict], x: str, xlabel: str, 
         if x == "dim":
             style.value_ticks(ax, frame["dim"].unique())
         loss_axis(ax, shown)
-        ax.set_title(panel["title"])
+        style.panel_title(ax, panel["title"], min(len(panels), 2 if len(panels) <= 4 else 3))
         ax.set_xlabel(xlabel)
     for ax in axes[::min(len(axes), 2 if len(axes) <= 4 else 3)]:
         ax.set_ylabel("loss decrease (MSE)\nL(w) - L(w - lr g)")
