@@ -318,3 +318,15 @@ def test_the_default_configs_figures_fit_the_page(tmp_path):
         best[f"crossfit_loss_decrease_{stat}"] = best[f"loss_decrease_{stat}"]
     check_page(probe_figures.best_per_layer(best), tmp_path)
     check_page(probe_figures.best_vs_dim(best[best["step_layer"] == "all"]), tmp_path)
+
+
+def test_eleven_layer_probe_runs_and_a_four_by_three_phase_probe_fit_the_page(tmp_path):
+    run_ids = [f"w{w}_wd{wd}_bs128_lr0.002_ep30" for w in (16, 32, 64) for wd in ("0", "1e-05", "0.0001", "0.001")][:11]
+    summary = pd.concat([summary_rows(["cdg", "nes-500", "ste-vanilla", "ste-swishsign"], [0.01, 0.1, 1.0])
+                         .assign(run_id=run_id) for run_id in run_ids])
+    check_page(layer_figures.layer_lr_curves(summary), tmp_path)
+    rows = [{"schedule": "ste-vanilla", "estimator": "ste-vanilla", "phase": phase, "step_layer": layer, "dim": dim,
+             "seed": seed, "batch": 0, "step": 10 * i, "cos_to_cdg": 0.5, "cos_to_smoothed": 0.4}
+            for i, phase in enumerate(("init", "f25", "f50", "f75", "converged")) for layer in ("all", "1", "2", "3")
+            for dim in (16, 32, 64) for seed in range(3)]
+    check_page(training_figures.phase_probe(pd.DataFrame(rows), "ste-vanilla"), tmp_path)
