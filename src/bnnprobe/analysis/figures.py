@@ -62,6 +62,8 @@ def errorbar(ax, frame: pd.DataFrame, x: str, name: str, log: bool = True, **ove
     estimator's style (``overrides`` change it). On a log axis (``log``) only positive means are drawn as
     values; the others at the axis' lower edge (:func:`bnnprobe.style.at_edge`). Returns the drawn
     errorbar container (None if no point is positive)."""
+    if frame.empty:  # not run here: no legend entry either
+        return None
     frame = frame.sort_values(x)
     kwargs = {**style.estimator_style(name), **overrides}
     mean = frame["loss_decrease_mean"].to_numpy(dtype=float)
