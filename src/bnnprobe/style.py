@@ -31,10 +31,11 @@ RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize
       "legend.frameon": False}
 
 REFERENCE = "cdg"
-# hues for the families other than the two references, in the registry's order; a family added later
-# takes the next one (the list repeats, lighter, past its end)
-HUES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C564B", "#7F3C8D", "#B8860B",
-        "#17BECF", "#BCBD22", "#1F3A93"]
+# hues for the families other than the two references, in the registry's order (nes, nes-coord, ste,
+# guided-es, fogzo, snes, stochastic-ste, span, smc, metropolis: no two alike that share a study); a family
+# added later takes the next one (the list repeats, lighter, past its end)
+HUES = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#BCBD22", "#8C564B", "#7F3C8D", "#17BECF",
+        "#E7298A", "#1F3A93", "#B8860B"]
 MARKERS = ["s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "*", "d"]
 LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1.5)), (0, (3, 1, 1, 1, 1, 1))]
 FIXED = {"cdg": {"color": "#000000", "marker": "o", "linestyle": "-", "linewidth": 2.2, "zorder": 2},
@@ -51,7 +52,7 @@ def _shade(hex_colour: str, k: int) -> str:
     (0: the hue itself)."""
     r, g, b = (int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
     h, light, s = colorsys.rgb_to_hls(r, g, b)
-    lightness = [light, 0.66, 0.24, 0.5, 0.36, 0.78]
+    lightness = [light, 0.58, 0.25, 0.47, 0.35, 0.68]
     shift = [0.0, 0.0, 0.0, 0.035, -0.035, 0.02]
     r, g, b = colorsys.hls_to_rgb((h + shift[k % len(shift)]) % 1, lightness[k % len(lightness)], s)
     return "#" + "".join(f"{round(c * 255):02X}" for c in (r, g, b))
@@ -152,8 +153,6 @@ def collect_legend(axes) -> tuple[list, list]:
     return list(seen.values()), list(seen.keys())
 
 
-EDGE_LABEL = "mean <= 0: the step raised the loss (drawn at the axis' lower edge)"
-DIVERGED_LABEL = "diverged (not finite, or past the divergence bound): drawn at the axis' upper edge"
 
 
 def at_edge(ax, x, edge: str, label: str | None, colour: str = "#444444", marker: str | None = None):
