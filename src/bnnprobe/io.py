@@ -149,6 +149,10 @@ def save_json(obj, path) -> None:
 
 
 def save_figure(fig, path) -> None:
+    """A figure at its drawn size (cropped to its content) and :data:`bnnprobe.style.DPI`, which a PNG
+    records in its metadata (the pHYs chunk)."""
+    from .style import DPI
+
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight",
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=DPI, bbox_inches="tight", pad_inches=0.02,
                     metadata={"Software": None} if str(path).endswith(".png") else None)

@@ -5,26 +5,40 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..analysis.figures import crossfitted, errorbar, loss_axis, mark_undetermined
+from .. import style
+from ..analysis.figures import _edge_note, ci_text, crossfitted, errorbar, loss_axis, mark_undetermined
 
 
-def layer_lr_curves(summary: pd.DataFrame, panels: list[dict]):
-    """Layer probe: loss decrease vs lr, one row of estimator-group panels per finetune run."""
+def short_ids(run_ids: list[str]) -> tuple[dict, str]:
+    """Each run id without the parts every run shares (``w2_wd0_bs128`` and ``w2_wd1e-4_bs128``: ``wd0``
+    and ``wd1e-4``), and those shared parts (for the title)."""
+    parts = [run_id.split("_") for run_id in run_ids]
+    common = [p for p in parts[0] if all(p in other for other in parts)] if parts else []
+    short = {run_id: " ".join(p for p in split if p not in common) or run_id for run_id, split in zip(run_ids, parts)}
+    return short, "_".join(common)
+
+
+def layer_lr_curves(summary: pd.DataFrame, panels: list[dict] | None = None):
+    """Layer probe: loss decrease vs lr, one panel per finetune run with every estimator the layer probe
+    ran (``panels``, the MLP probe's groups, are not used: they name estimators the layer probe may not
+    run)."""
     run_ids = list(dict.fromkeys(summary["run_id"]))
-    fig, axes = plt.subplots(len(run_ids), len(panels), figsize=(5 * len(panels), 3.6 * len(run_ids)),
-                             squeeze=False, layout="constrained")
-    for row, run_id in zip(axes, run_ids):
-        at_run = summary[summary["run_id"] == run_id]
-        for ax, panel in zip(row, panels):
-            shown = at_run[at_run["estimator"].isin(panel["estimators"])]
-            for name in panel["estimators"]:
-                if (shown["estimator"] == name).any():
-                    errorbar(ax, shown[shown["estimator"] == name], "lr", name)
-            ax.set_xscale("log")
-            loss_axis(ax, shown["loss_decrease_mean"].to_numpy())
-            ax.set(title=f"{run_id}: {panel['title']}", xlabel="learning rate lr (log scale)")
-            ax.legend(fontsize=7)
-        row[0].set_ylabel("loss decrease (cross-entropy)")
+    short, common = short_ids(run_ids)
+    names = sorted(summary["estimator"].unique(), key=lambda n: (n != style.REFERENCE, n))
+    fig, axes = style.panel_grid(len(run_ids), panel_height=2.1)
+    for ax, run_id in zip(axes, run_ids):
+        shown = summary[summary["run_id"] == run_id]
+        for name in names:
+            errorbar(ax, shown[shown["estimator"] == name], "lr", name)
+        ax.set_xscale("log")
+        loss_axis(ax, shown)
+        ax.set(title=f"run {short[run_id]}", xlabel="learning rate lr (log scale)")
+    cols = min(len(axes), 2 if len(axes) <= 4 else 3)
+    for ax in axes[::cols]:
+        ax.set_ylabel("loss decrease\n(cross-entropy)")
+    style.legend_below(fig, *style.collect_legend(axes), title="estimator")
+    style.suptitle(fig, f"Layer probe: loss decrease of one step against lr, a panel per finetune run "
+                 f"({common}); {ci_text(summary)}" + _edge_note([summary]))
     return fig
 
 
@@ -46,8 +60,8 @@ def best_vs_hyperparameter(best: pd.DataFrame, runs: list[dict]):
     frame = crossfitted(best).merge(meta, on="run_id")
     widths = sorted(frame["width"].unique())
     names = sorted(frame["estimator"].unique())
-    fig, axes = plt.subplots(1, len(widths), figsize=(4.5 * len(widths), 4.2), squeeze=False, layout="constrained")
-    for ax, width in zip(axes[0], widths):
+    fig, axes = style.panel_grid(len(widths), panel_height=2.8)
+    for ax, width in zip(axes, widths):
         at_width = frame[frame["width"] == width]
         values = sorted(at_width["weight_decay"].unique())
         categorical = len(values) <= CATEGORICAL_UP_TO
@@ -58,9 +72,9 @@ def best_vs_hyperparameter(best: pd.DataFrame, runs: list[dict]):
             if categorical:  # each estimator a little to the side, so that the error bars do not overlap
                 offset = (i - (len(names) - 1) / 2) * 0.6 / max(len(names), 1)
                 group = group.assign(position=group["weight_decay"].map(values.index) + offset)
-                errorbar(ax, group, "position", name, linestyle="none")  # categories: no line between them
+                errorbar(ax, group, "position", name, log=False, linestyle="none")  # categories: no line between them
             else:
-                errorbar(ax, group, "weight_decay", name)
+                errorbar(ax, group, "weight_decay", name, log=False)
             mark_undetermined(ax, group, "position" if categorical else "weight_decay")
         if categorical:
             ax.set_xticks(range(len(values)), [_decay_label(v) for v in values])
@@ -73,10 +87,10 @@ def best_vs_hyperparameter(best: pd.DataFrame, runs: list[dict]):
         # linear: whether a CI reaches below 0 is what a reader needs to see (a log axis hides it)
         ax.axhline(0, color="grey", linewidth=0.6)
         ax.set_title(f"width {width}")
-    axes[0][0].legend(fontsize=7)
-    axes[0][0].set_ylabel("best loss decrease, lr chosen on the other seeds (cross-entropy)")
-    fig.suptitle("Layer probe: best one-step loss decrease vs the finetune's hyper-parameters\n"
-                 f"error bars: 95% Student-t CI, {_unit_text(frame)}", fontsize=10)
+    axes[0].set_ylabel("best loss decrease, lr chosen\non the other seeds (cross-entropy)")
+    style.legend_below(fig, *style.collect_legend(axes), title="estimator")
+    style.suptitle(fig, "Layer probe: best one-step loss decrease vs the finetune's hyper-parameters\n"
+                 f"error bars: 95% Student-t CI, {_unit_text(frame)}")
     return fig
 
 

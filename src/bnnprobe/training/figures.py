@@ -1,9 +1,10 @@
-"""Figures of the training study, drawn from its tables.
+"""Figures of the training study, drawn from its tables, in the look every figure shares
+(:mod:`bnnprobe.style`: a schedule has its estimator's colour; a switch ``A>B`` B's, dashed).
 
-Every run is drawn as its own thin line (a seed is an independent run; averaging curves over seeds
-that switched at different steps or spent different costs would draw curves no run followed), with
-each schedule's colour, its test loss; markers show each seed's switch (v) and convergence (o) where it
-happened.
+Against step, each schedule is drawn as the geometric mean of its seeds' test losses (the mean of log10)
+with its Student-t 95% CI over the seeds (the independent runs) that reached that step; each seed's switch
+(v) and convergence (o) are marked on it where they happened. Against cost and wall time seeds spend
+different amounts at the same step: there every run is its own thin line.
 """
 
 from __future__ import annotations
@@ -15,123 +16,202 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .. import style  # noqa: E402
+from ..probes import PHASES  # noqa: E402
+
+style.apply()
+
 TEST_LOSS = "test loss (MSE, log scale)"
-AXIS_LABELS = {"cost": "cost: loss evaluations spent, a backprop pass counted as two (log scale)",
-               "seconds": "wall time, seconds on the machine that ran it (log scale)",
+AXIS_LABELS = {"cost": "cost: loss evaluations, a backprop pass counted as two (log scale)",
+               "seconds": "wall time, seconds (log scale)",
                "step": "training step"}
 
 
-def _colours(schedules) -> dict:
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return {name: cycle[i % len(cycle)] for i, name in enumerate(sorted(schedules))}
+def _line(schedule: str) -> dict:
+    return style.schedule_style(schedule)
 
 
-def _runs(ax, frame: pd.DataFrame, x: str, colours: dict) -> None:
-    """Each run's curve; its switch (v) and convergence (o) marked where they happened."""
+def _events(ax, run: pd.DataFrame, schedule: str, x: str, y: pd.Series, colour: str) -> None:
+    """A run's switch (v) and convergence (o), on the curve ``y`` (indexed like ``run``'s ``x``)."""
+    converged = run["then_converged_step"] if ">" in schedule else run["converged_step"]
+    for step, marker in ((run["switch_step"].iloc[0], "v"), (converged.iloc[0], "o")):
+        if pd.notna(step):
+            at = run[run["step"] >= step].head(1)
+            if len(at) and at[x].iloc[0] in y.index:
+                ax.scatter(at[x], [y.loc[at[x].iloc[0]]], marker=marker, s=16, color=colour, edgecolor="black",
+                           linewidth=0.4, zorder=6)
+
+
+def _runs(ax, frame: pd.DataFrame, x: str) -> None:
+    """Each run's curve (thin, its schedule's style); its switch (v) and convergence (o) marked."""
     for (schedule, seed), run in frame.groupby(["schedule", "seed"], sort=True):
         run = run.sort_values("step")
-        colour = colours[schedule]
-        ax.plot(run[x], run["test_loss"], color=colour, linewidth=0.9, alpha=0.7,
-                label=schedule if seed == frame.loc[frame["schedule"] == schedule, "seed"].min() else None)
-        converged = run["then_converged_step"] if ">" in schedule else run["converged_step"]
-        for step, marker in ((run["switch_step"].iloc[0], "v"), (converged.iloc[0], "o")):
-            if pd.notna(step):
-                at = run[run["step"] >= step].head(1)
-                ax.scatter(at[x], at["test_loss"], marker=marker, s=28, color=colour, edgecolor="black",
-                           linewidth=0.5, zorder=5)
+        line = {**_line(schedule), "marker": None}
+        line.update(linewidth=0.8, alpha=0.75)
+        first = seed == frame.loc[frame["schedule"] == schedule, "seed"].min()
+        ax.plot(run[x], run["test_loss"], label=schedule if first else None, **line)
+        _events(ax, run, schedule, x, run.set_index(x)["test_loss"], line["color"])
+
+
+def seed_means(frame: pd.DataFrame, x: str = "step") -> pd.DataFrame:
+    """Per schedule and ``x``: the geometric mean test loss over seeds (mean of log10), its 95% CI
+    (``low``, ``high``; NaN with one seed) and n (the seeds that reached ``x``)."""
+    logs = frame.assign(log=np.log10(frame["test_loss"].where(frame["test_loss"] > 0)))
+    rows = []
+    for schedule, at in logs.groupby("schedule", sort=True):
+        stats = style.mean_ci(at.groupby(x)["log"])
+        stats = stats.assign(schedule=schedule, geomean=10 ** stats["mean"], low=10 ** (stats["mean"] - stats["half"]),
+                             high=10 ** (stats["mean"] + stats["half"]))
+        rows.append(stats.reset_index())
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def _means(ax, frame: pd.DataFrame) -> None:
+    """Each schedule's geometric mean over seeds against step with its 95% CI band; events of each seed."""
+    means = seed_means(frame)
+    for schedule, at in means.groupby("schedule", sort=True):
+        line = {**_line(schedule), "marker": None}
+        ax.plot(at["step"], at["geomean"], label=schedule, **line)
+        ax.fill_between(at["step"], at["low"], at["high"], color=line["color"], alpha=0.15, linewidth=0)
+        curve = at.set_index("step")["geomean"]
+        for _, run in frame[frame["schedule"] == schedule].groupby("seed"):
+            _events(ax, run.sort_values("step"), schedule, "step", curve, line["color"])
+
+
+def _n_text(frame: pd.DataFrame) -> str:
+    n = frame.groupby("schedule")["seed"].nunique()
+    return f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
 
 
 def loss_vs_cost(curves: pd.DataFrame, dim: int):
-    """One dim: validation loss against cost (left) and wall time (right), log x, every run."""
+    """One dim: validation loss against cost (top) and wall time (bottom), log x, every run."""
     at_dim = curves[curves["dim"] == dim]
-    colours = _colours(at_dim["schedule"].unique())
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    fig, axes = plt.subplots(2, 1, figsize=(style.WIDTH, 6.4), layout="constrained")
     for ax, x in zip(axes, ("cumulative_cost", "seconds")):
         shown = at_dim[(at_dim[x] > 0) & (at_dim["step"] > 0)]  # a log axis: from the first step on
-        _runs(ax, shown, x, colours)
+        _runs(ax, shown, x)
         ax.set(xscale="log", yscale="log", xlabel=AXIS_LABELS["cost" if x == "cumulative_cost" else "seconds"],
                ylabel=TEST_LOSS)
-    axes[0].legend(fontsize=7, title="schedule (a line per seed; v switch, o converged)", title_fontsize=7)
+        style.log_ticks(ax, "y")
+        style.log_ticks(ax, "x")
     machine = at_dim["machine"].dropna().unique()
-    fig.suptitle(f"num_dim = {dim}: test loss against what it cost"
-                 + (f" (wall time on {machine[0]})" if len(machine) == 1 else ""))
+    style.legend_below(fig, *style.collect_legend(axes[:1]), title="schedule (A>B: a switch, dashed); "
+                       "v switch, o converged")
+    style.suptitle(fig, f"num_dim = {dim}: test loss against what it cost, a line per run ({_n_text(at_dim)} seeds "
+                 "per schedule)" + (f"\nwall time on {machine[0]}" if len(machine) == 1 else ""))
     return fig
 
 
 def loss_vs_step(curves: pd.DataFrame):
-    """Validation loss against step, a panel per dim, every run."""
+    """Validation loss against step, a panel per dim: each schedule's geometric mean over seeds, 95% CI."""
     dims = sorted(curves["dim"].unique())
-    colours = _colours(curves["schedule"].unique())
-    cols = min(3, len(dims))
-    rows = -(-len(dims) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False, layout="constrained")
-    for ax, dim in zip(axes.flat, dims):
-        _runs(ax, curves[curves["dim"] == dim], "step", colours)
+    fig, axes = style.panel_grid(len(dims), cols=1 if len(dims) <= 2 else 2, panel_height=2.6)
+    for ax, dim in zip(axes, dims):
+        _means(ax, curves[curves["dim"] == dim])
         ax.set(yscale="log", title=f"num_dim = {dim}", xlabel=AXIS_LABELS["step"], ylabel=TEST_LOSS)
-    for ax in list(axes.flat)[len(dims):]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7, title="schedule (a line per seed; v switch, o converged)", title_fontsize=7)
-    fig.suptitle("Training the student: test loss against step")
+        style.log_ticks(ax)
+    style.legend_below(fig, *style.collect_legend(axes), title="schedule (A>B: a switch, dashed); v a seed's "
+                       "switch, o its convergence")
+    style.suptitle(fig, "Training the student: test loss against step, geometric mean over seeds and its 95% CI "
+                 f"(n = {_n_text(curves)} seeds;\nat each step over the seeds still running)")
     return fig
+
+
+# a tuning run whose final loss exceeds this many times the median of its panel (every estimator and lr at
+# that dim) blew up: drawn as diverged, like a non-finite one
+BLOWUP = 100.0
+
+
+def tuning_means(frame: pd.DataFrame, bound: float = np.inf) -> pd.DataFrame:
+    """One estimator's tuning per lr: the mean final validation loss over its tuning seeds (``val_loss``),
+    NaN where a seed diverged (not finite, flagged, or above ``bound``), as the tuning counts it (+inf),
+    and whether one did (``diverged``)."""
+    diverged = frame["diverged"].astype(bool) | ~np.isfinite(frame["val_loss"]) | (frame["val_loss"] > bound)
+    means = frame["val_loss"].where(~diverged).groupby(frame["lr"]).mean()
+    any_diverged = diverged.groupby(frame["lr"]).any()
+    return pd.DataFrame({"val_loss": means.where(~any_diverged), "diverged": any_diverged}).sort_index()
+
+
+def blowup_bound(at_dim: pd.DataFrame) -> float:
+    finite = at_dim.loc[np.isfinite(at_dim["val_loss"]) & ~at_dim["diverged"].astype(bool), "val_loss"]
+    return BLOWUP * float(finite.median()) if len(finite) else np.inf
 
 
 def lr_tuning(tuning: pd.DataFrame):
     """The lr tuning: mean final validation loss over the tuning seeds against lr, a panel per dim, a line
-    per estimator; the chosen lr starred, diverged lrs marked x at the top."""
+    per estimator; the chosen lr starred, a diverged lr (:func:`tuning_means`, :data:`BLOWUP`) an x at the
+    panel's upper edge (never a value)."""
     dims = sorted(tuning["dim"].unique())
-    fig, axes = plt.subplots(1, len(dims), figsize=(4.6 * len(dims), 4.2), squeeze=False, layout="constrained")
-    colours = _colours(tuning["estimator"].unique())
-    for ax, dim in zip(axes[0], dims):
+    fig, axes = style.panel_grid(len(dims), panel_height=2.6)
+    for ax, dim in zip(axes, dims):
         at_dim = tuning[tuning["dim"] == dim]
-        finite = at_dim.loc[np.isfinite(at_dim["val_loss"]), "val_loss"]
-        top = float(finite.max()) * 1.5 if len(finite) else 1.0
+        values = []
         for name, frame in at_dim.groupby("estimator", sort=True):
-            means = frame.groupby("lr")["val_loss"].mean()
-            ok = means[np.isfinite(means)]
-            ax.plot(ok.index, ok.values, marker=".", color=colours[name], label=f"{name} ({frame['optimizer'].iloc[0]})")
-            bad = means[~np.isfinite(means)]
-            ax.scatter(bad.index, [top] * len(bad), marker="x", color=colours[name])
-            chosen = frame[frame["chosen"]]
+            line = style.estimator_style(name)
+            means = tuning_means(frame, blowup_bound(at_dim))
+            ok = means["val_loss"].dropna()
+            values += list(ok)
+            ax.plot(ok.index, ok.values, label=f"{name} ({frame['optimizer'].iloc[0]})", **line)
+            bad = means.index[means["diverged"]]
+            style.at_edge(ax, bad, "top", None, colour=line["color"], marker="x")
+            chosen = frame[frame["chosen"].astype(bool)]
             if len(chosen):
                 lr = float(chosen["lr"].iloc[0])
-                ax.scatter([lr], [means[lr]], marker="*", s=140, color=colours[name], edgecolor="black", zorder=5)
+                if np.isfinite(means["val_loss"].get(lr, np.nan)):
+                    ax.scatter([lr], [means["val_loss"][lr]], marker="*", s=80, color=line["color"],
+                               edgecolor="black", linewidth=0.5, zorder=7)
         ax.set(xscale="log", yscale="log", title=f"num_dim = {dim}", xlabel="learning rate (log scale)",
-               ylabel="validation loss after the tuning budget" if dim == dims[0] else "")
-    axes[0][0].legend(fontsize=7, title="estimator (optimiser); * chosen, x diverged", title_fontsize=7)
-    fig.suptitle("Each estimator's learning rate, tuned on seeds disjoint from the reported ones")
+               ylabel="val. loss after the budget (MSE)")
+        if values:
+            ax.set_ylim(min(values) / 1.3, max(values) * 1.3)
+        style.log_ticks(ax)
+    style.legend_below(fig, *style.collect_legend(axes), title="estimator (optimiser); * chosen lr", cols=3)
+    seeds = tuning["seed"].nunique() if "seed" in tuning else 1
+    style.suptitle(fig, "Each estimator's learning rate, tuned on seeds disjoint from the reported ones: mean "
+                   f"final validation loss over n = {seeds} tuning seed(s)\nx at the upper edge: a tuning run "
+                   f"diverged at that lr (not finite, or above {BLOWUP:g} x the panel's median loss); no value drawn")
     return fig
 
 
 def phase_probe(runs: pd.DataFrame, schedule: str):
     """The one-step probe along one training run: the run's own STE's cosine to CDG (solid) and to the
-    smoothed gradient (dashed), a row per stepped layer, a column per dim, each phase at the step where
-    that seed reached it (a line per seed, the mean over its batches)."""
+    smoothed gradient (dashed) at each phase, a row per stepped layer, a column per dim; the mean over
+    seeds (each seed's batches averaged first) with its 95% CI."""
     own = runs[(runs["schedule"] == schedule) & (runs["estimator"] == schedule)]
     own = own.drop_duplicates(["phase", "step_layer", "dim", "seed", "batch"])
     layers = sorted(own["step_layer"].astype(str).unique(), key=lambda v: (v != "all", v.zfill(4)))
     dims = sorted(own["dim"].unique())
-    fig, axes = plt.subplots(len(layers), len(dims), figsize=(3.8 * len(dims), 2.6 * len(layers) + 0.6),
-                             squeeze=False, sharex="col", layout="constrained")
-    seeds = sorted(own["seed"].unique())
-    colours = _colours(seeds)
+    phases = [p for p in PHASES if p in set(own["phase"])]
+    names = {"init": "init", "converged": "conv."} | {p: f"{round(100 * PHASES[p])}%" for p in phases
+                                                       if p not in ("init", "converged")}
+    fig, axes = plt.subplots(len(layers), len(dims), figsize=(style.WIDTH, min(1.9 * len(layers) + 1.1,
+                             style.MAX_HEIGHT)), squeeze=False, sharex=True, layout="constrained")
+    colour = style.schedule_style(schedule)["color"]
     for row, layer in enumerate(layers):
         for col, dim in enumerate(dims):
             ax = axes[row, col]
             frame = own[(own["step_layer"].astype(str) == layer) & (own["dim"] == dim)]
-            per_seed = frame.groupby(["seed", "phase"]).agg(step=("step", "first"), cdg=("cos_to_cdg", "mean"),
-                                                            smoothed=("cos_to_smoothed", "mean")).reset_index()
-            for seed, points in per_seed.groupby("seed"):
-                points = points.sort_values("step")
-                ax.plot(points["step"], points["cdg"], marker="o", markersize=3, color=colours[seed], linewidth=1)
-                ax.plot(points["step"], points["smoothed"], linestyle="--", color=colours[seed], linewidth=0.8)
-            ax.set(ylim=(-0.05, 1.05), title=f"dim {dim}, layer {layer}" if layer != "all" else f"dim {dim}, all layers")
+            per_seed = frame.groupby(["phase", "seed"])[["cos_to_cdg", "cos_to_smoothed"]].mean()
+            drawn = []
+            for column, line, label in (("cos_to_cdg", "-", "to CDG"), ("cos_to_smoothed", "--",
+                                                                         "to the smoothed gradient")):
+                stats = style.mean_ci(per_seed[column].groupby(level=0)).reindex(phases)
+                x = np.arange(len(phases))
+                half = np.nan_to_num(stats["half"].to_numpy())
+                ax.errorbar(x, stats["mean"], yerr=half, color=colour, linestyle=line, marker="o"
+                            if line == "-" else "s", markersize=3, capsize=2, elinewidth=0.8, label=label,
+                            markerfacecolor=colour if line == "-" else "white")
+                drawn += list(stats["mean"] - half) + list(stats["mean"] + half)
+            style.fit_limits(ax, drawn, bounds=(-1.02, 1.02))
+            ax.set_xticks(range(len(phases)), [names[p] for p in phases])
+            ax.set_title(f"dim {dim}, " + ("all layers" if layer == "all" else f"layer {layer}"))
             if col == 0:
                 ax.set_ylabel("cosine")
             if row == len(layers) - 1:
-                ax.set_xlabel("training step (init, 25 %, 50 %, 75 % of its converged step, converged)")
-    handles = [plt.Line2D([], [], color="black", marker="o", label="to CDG"),
-               plt.Line2D([], [], color="black", linestyle="--", label="to the smoothed gradient")]
-    handles += [plt.Line2D([], [], color=colours[s], label=f"seed {s}") for s in seeds]
-    axes[0, 0].legend(handles=handles, fontsize=6)
-    fig.suptitle(f"The gradient of {schedule} along its own training: cosine to CDG and to the smoothed gradient")
+                ax.set_xlabel("phase (of its converged step)")
+    n = own.groupby(["phase", "step_layer", "dim"])["seed"].nunique()
+    count = f"{n.min()}" if len(n) and n.min() == n.max() else (f"{n.min()}-{n.max()}" if len(n) else "0")
+    style.legend_below(fig, *style.collect_legend([axes[0, 0]]), title=f"cosine of {schedule}'s gradient")
+    style.suptitle(fig, f"The gradient of {schedule} along its own training; mean and 95% CI over seeds (n = {count}, "
+                 "unit: seed,\nits batches averaged first), each phase at the step that seed reached it")
     return fig
