@@ -2,19 +2,12 @@
 in a real browser.
 
 The plotting functions are called on small tables built here and their Axes inspected (what is drawn
-where, at what value); the workflow tests read every PNG the tiny config writes. Those run the tiny
-config once in a copy of the repository, or read the results of a run already made: set
-``BNNPROBE_FIGURES_RUN`` to the directory a run wrote ``results/`` in, e.g.
-``snakemake --cores 2 --configfile .test/config.yaml --directory /tmp/run`` then
-``BNNPROBE_FIGURES_RUN=/tmp/run pytest tests/test_figures.py``.
+where, at what value); tests/test_workflow.py reads every PNG the tiny config writes (:func:`saved_size`)
+and opens its HTML report in headless Chromium.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.text
@@ -252,56 +245,6 @@ def test_the_layer_probe_draws_a_panel_per_run_with_the_estimators_it_ran(tmp_pa
 
 
 # --- the tiny config's figures, and the report in a browser
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    given = os.environ.get("BNNPROBE_FIGURES_RUN")
-    if given:
-        return Path(given)
-    from test_workflow import TINY, copy_repo, snakemake
-
-    repo = copy_repo(tmp_path_factory.mktemp("figures") / "repo")
-    result = snakemake(repo, TINY)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return repo
-
-
-@pytest.mark.workflow
-def test_every_figure_of_the_tiny_config_fits_the_page(run_dir):
-    pngs = sorted((run_dir / "results" / "figures").rglob("*.png"))
-    assert len(pngs) >= 12
-    too_wide = {}
-    for path in pngs:
-        width, dpi = saved_size(path)
-        assert dpi == style.DPI, path
-        if width > style.PAGE_WIDTH:
-            too_wide[str(path.relative_to(run_dir))] = round(width, 2)
-    assert not too_wide, too_wide
-
-
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-
-
-@pytest.mark.workflow
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine")
-def test_the_html_report_renders_in_a_headless_browser(run_dir, tmp_path):
-    """``snakemake --report`` then a screenshot of it in headless Chromium: the page renders, not blank."""
-    config = "tiny.yaml" if (run_dir / "tiny.yaml").exists() else str(REPO / ".test" / "config.yaml")
-    report = tmp_path / "report.html"
-    made = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-                           str(run_dir), "--configfile", config, "--report", str(report)],
-                          cwd=run_dir, capture_output=True, text=True, timeout=300)
-    assert made.returncode == 0, made.stderr[-3000:]
-    shot = tmp_path / "report.png"
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
-                    f"--screenshot={shot}", "--virtual-time-budget=5000", report.as_uri()],
-                   capture_output=True, text=True, timeout=120)
-    assert shot.exists()
-    with Image.open(shot) as image:
-        pixels = np.asarray(image.convert("L"))
-    assert pixels.shape == (1000, 1400)
-    assert pixels.std() > 5  # something rendered: not a blank page
 
 
 def test_the_default_configs_figures_fit_the_page(tmp_path):

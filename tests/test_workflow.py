@@ -537,3 +537,43 @@ def test_html_report_bundles_every_figure_and_table(done):
                  "probe_layers.csv", "findings_probe.md"]:
         assert name in html, name
     assert "Probe study" in html
+
+
+def test_every_figure_of_the_tiny_config_fits_the_page(done):
+    from test_figures import saved_size
+    from bnnprobe import style
+
+    pngs = sorted((done / "results" / "figures").rglob("*.png"))
+    assert len(pngs) >= 12
+    too_wide = {}
+    for path in pngs:
+        width, dpi = saved_size(path)
+        assert dpi == style.DPI, path
+        if width > style.PAGE_WIDTH:
+            too_wide[str(path.relative_to(done))] = round(width, 2)
+    assert not too_wide, too_wide
+
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine")
+def test_the_html_report_renders_in_a_headless_browser(done, tmp_path):
+    """The tiny run's ``snakemake --report`` in headless Chromium: the page renders, not blank."""
+    report = done / "results" / "report.html"
+    if not report.exists():  # made by test_html_report_bundles_every_figure_and_table when run with it
+        made = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", "tiny.yaml", "--report",
+                               "results/report.html"], cwd=done, capture_output=True, text=True, timeout=300)
+        assert made.returncode == 0, made.stderr[-3000:]
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                    f"--screenshot={shot}", "--virtual-time-budget=5000", report.as_uri()],
+                   capture_output=True, text=True, timeout=120)
+    assert shot.exists()
+    from PIL import Image
+    import numpy as np
+
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("L"))
+    assert pixels.shape == (1000, 1400)
+    assert pixels.std() > 5  # something rendered: not a blank page
