@@ -103,3 +103,33 @@ def test_a_seeds_batches_share_its_coordinates_and_draw_their_own_images(tmp_pat
     assert problems.seed_parts(0) == ("w4", layer, 3)
     with pytest.raises(IndexError):
         problems.problem(3)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize("layer", ["blocks.0.first", "blocks.3.second", "blocks.5.second"])
+def test_the_split_forward_gives_the_whole_networks_losses(setup, binary, layer):
+    """Copies evaluated from the probed conv on (what precedes it once per batch) against the whole network
+    run per copy (functional_call), in float64: the same losses."""
+    torch.manual_seed(1)
+    model = ResNet18(10, width=2, in_channels=1, image_size=8, binary=binary)
+    with torch.no_grad():
+        model.train()
+        model(torch.randn(64, 1, 8, 8))
+    # a block body's two convs: [BN, act, conv, BN, act, conv] (XNOR), [conv, BN, ReLU, conv, BN]
+    block, which = layer.rsplit(".", 1)
+    layer = f"{block}.body.{({'first': 2, 'second': 5} if binary else {'first': 0, 'second': 3})[which]}"
+    problem = LayerProbeProblem(model.eval(), setup[1], LayerProbeSpec(layer=layer, k=10, batch_size=40, seed=2),
+                                dtype=torch.float64)
+    assert problem.split is not None
+    thetas = problem.theta0 + 0.3 * torch.randn(7, len(problem.coords), dtype=torch.float64)
+    split = problem.losses(thetas)
+    problem.split = None
+    whole = problem.losses(thetas)
+    torch.testing.assert_close(split, whole, rtol=1e-12, atol=0)
+    assert len(set(whole.tolist())) > 1  # the perturbations move the loss
+
+
+def test_a_layer_outside_the_blocks_is_evaluated_whole(setup):
+    model, data = setup
+    problem = LayerProbeProblem(model, data, LayerProbeSpec(layer="stem.0", k=5, batch_size=16, seed=0))
+    assert problem.split is None and problem.losses(problem.theta0[None]).shape == (1,)

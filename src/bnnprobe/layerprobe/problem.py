@@ -5,7 +5,8 @@ weight tensor; the loss is the cross-entropy on a fixed, seeded training batch, 
 network in eval mode so that batch norm does not move. Every estimator of the MLP study
 applies unchanged: CDG over the K coordinates, the STE variants (the gradient of the
 binary activations' surrogate, restricted to the K coordinates), NES and guided ES.
-Perturbed copies are evaluated several per forward pass (``torch.func.vmap``).
+Perturbed copies are evaluated several per forward pass (``torch.func.vmap``), and only from the probed
+layer on (:class:`SplitForward`): what precedes it is the same for every copy, computed once per batch.
 """
 
 from __future__ import annotations
@@ -63,6 +64,36 @@ def activation_bytes_per_sample(model: torch.nn.Module, x: torch.Tensor) -> int:
     return total[0]
 
 
+class SplitForward:
+    """A ResNet-18 (:class:`~bnnprobe.finetune.resnet.ResNet18`) cut at one convolution of a block body
+    (``blocks.<i>.body.<j>``): the stem, the blocks before block i, the part of its body before the conv and its
+    shortcut are computed once for the batch; :meth:`logits` runs the conv with the weight it is given and the
+    rest of the network. The same operations as the whole forward, so the same losses (tested)."""
+
+    def __init__(self, model: torch.nn.Module, layer: str, x: torch.Tensor):
+        if not self.applies(model, layer):
+            raise ValueError(f"cannot cut the network at {layer!r} (not a conv of a ResNet-18 block body)")
+        i, j = int(layer.split(".")[1]), int(layer.split(".")[3])
+        block = model.blocks[i]
+        with torch.no_grad():
+            into = model.blocks[:i](model.stem(x))
+            self.before, self.skip = block.body[:j](into), block.shortcut(into)
+        self.conv, self.after = block.body[j], block.body[j + 1:]
+        self.relu = not block.binary  # the full-precision block's ReLU after the sum
+        self.rest, self.head = model.blocks[i + 1:], model.head
+
+    @staticmethod
+    def applies(model: torch.nn.Module, layer: str) -> bool:
+        parts = layer.split(".")
+        return (len(parts) == 4 and parts[0] == "blocks" and parts[2] == "body" and hasattr(model, "stem")
+                and all(map(str.isdigit, parts[1::2])))
+
+    def logits(self, weight: torch.Tensor) -> torch.Tensor:
+        out = self.after(functional_call(self.conv, {"weight": weight}, (self.before,))) + self.skip
+        out = self.rest(F.relu(out) if self.relu else out)
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+
+
 class LayerProbeProblem(ProbeProblem):
     """The cross-entropy of a fixed batch as a function of K sampled weights of one layer.
 
@@ -94,6 +125,8 @@ class LayerProbeProblem(ProbeProblem):
         per_copy = activation_bytes_per_sample(self.model, self.x) * len(self.y)
         self.chunk = self.chunk_size(memory_budget_mb, per_copy)
         self.description = f"layer {spec.layer} K={len(self.coords)} seed={spec.seed} batch={spec.batch}"
+        self.split = SplitForward(self.model, spec.layer, self.x) if SplitForward.applies(self.model, spec.layer) \
+            else None
 
     def _weights(self, thetas: torch.Tensor) -> torch.Tensor:
         base = self.weight.detach().flatten()
@@ -105,7 +138,8 @@ class LayerProbeProblem(ProbeProblem):
         check_finite(thetas, f"the weights given to {self.description}")
 
         def loss_of(weight):
-            logits = functional_call(self.model, {self.weight_name: weight}, (self.x,))
+            logits = self.split.logits(weight) if self.split is not None else \
+                functional_call(self.model, {self.weight_name: weight}, (self.x,))
             return F.cross_entropy(logits, self.y)
 
         out = []
