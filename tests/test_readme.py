@@ -76,7 +76,7 @@ STAGES = {
     "MLP probe sweeps": ["probe_sweep"],
     "finetunes": ["finetune_pretrain", "finetune_xnor", "finetune_table", "finetune_figures"],
     "layer probe": ["layerprobe_gradients", "layerprobe_sweep", "layerprobe_tables", "layerprobe_figures"],
-    "training: lr tuning": ["training_tune"],
+    "training: lr tuning": ["training_tune", "training_switch_points", "training_switch_tune"],
     "training: runs": ["training_run"],
     "training: float32 vs float64": ["training_precision"],
     "the probe along training": ["training_probe_gradients", "training_probe_sweep", "training_probe_tables"],
@@ -100,5 +100,7 @@ def test_job_counts_in_the_docs_are_the_laptop_dry_runs(tmp_path):
         assert int(rows[row]) == sum(counts.get(rule, 0) for rule in rules), (row, counts)
     text = "\n".join(p.read_text() for p in sorted((REPO / "workflow/rules").glob("*.smk")))
     benchmarked = {m.group(1) for m in re.finditer(r"^rule (\w+):\n(?:(?!^rule ).*\n)*?\s+benchmark:", text, re.M)}
+    twins = re.findall(r"^use rule (\w+) as (\w+) with:", text, re.M)  # a twin keeps its base's benchmark
+    benchmarked |= {twin for base, twin in twins if base in benchmarked}
     row = next(label for label in rows if label.startswith("all jobs with a benchmark"))
     assert int(rows[row]) == sum(n for rule, n in counts.items() if rule in benchmarked)
