@@ -185,7 +185,8 @@ def test_findings_compare_the_identity_ste_with_each_clipped_ste_over_the_seeds_
     row = next(line for line in section.splitlines() if line.startswith("| `ste-vanilla` | 8 |"))
     assert "3/4 / 4/4" in row
     assert f"{diff.mean():+.3g} [{diff.mean() - half:+.3g}, {diff.mean() + half:+.3g}] (n=3) | larger" in row
-    assert "- The identity STE's expected gradient at convergence is larger than `ste-vanilla` at dim 8's" in text()
+    assert "- The identity STE's expected gradient at convergence is larger than the clipped STE's: `ste-vanilla` at " \
+           "dim 8." in text()
     tuning = pd.DataFrame({"estimator": ["ste-identity"], "after": [""], "dim": [8], "lr": [10.0], "seed": [1000],
                            "steps": [100], "optimizer": ["sgd"], "chosen": [True], "at_edge": [True]})
     assert "- Undetermined (a tuned lr at its grid's edge): `ste-vanilla` at dim 8." in text(tuning)

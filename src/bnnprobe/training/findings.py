@@ -159,11 +159,11 @@ def _identity_ste(runs: pd.DataFrame, tuning: pd.DataFrame | None) -> list[str]:
             lines.append(f"| `{other}` | {dim} | {int(ident['converged'].sum())}/{len(ident)} / "
                          f"{int(clip['converged'].sum())}/{len(clip)} | " + " | ".join(cells) + " |")
     lines.append("")
-    for word in ("larger", "smaller", "indistinguishable"):
+    for word, phrase in (("larger", "larger than the clipped STE's"), ("smaller", "smaller than the clipped STE's"),
+                         ("indistinguishable", "indistinguishable from the clipped STE's")):
         hits = [f"`{o}` at dim {d}" for o, d, w in verdicts if w == word]
         if hits:
-            lines.append(f"- The identity STE's expected gradient at convergence is {word} than " + ", ".join(hits)
-                         + ("'s" if word != "indistinguishable" else " (indistinguishable from theirs)") + ".")
+            lines.append(f"- The identity STE's expected gradient at convergence is {phrase}: " + ", ".join(hits) + ".")
     undecided = [f"`{o}` at dim {d}" for o, d, w in verdicts if w.startswith("undetermined")]
     if undecided:
         lines.append("- Undetermined (a tuned lr at its grid's edge): " + ", ".join(undecided) + ".")
