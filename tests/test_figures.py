@@ -207,7 +207,11 @@ def test_loss_vs_step_draws_each_schedules_mean_over_seeds_with_a_ci(tmp_path):
     mean = next(line for line in lines if line.get_label() == "ste-vanilla")
     assert np.isclose(mean.get_ydata()[1], np.exp(np.log(at).mean()))  # geometric mean over the seeds
     assert len(ax.collections) >= 2  # the CI bands
+    switch = next(line for line in lines if line.get_label() == "ste-vanilla>cdg")
+    assert min(switch.get_xdata()) == 10  # from its first switch on: before it, ste-vanilla's own curve
     check_page(fig, tmp_path)
+    alone = training_figures.loss_vs_step(curves[curves["schedule"] == "ste-vanilla>cdg"])
+    assert min(alone.axes[0].get_lines()[0].get_xdata()) == 0  # no first estimator alone: the whole run
 
 
 def test_loss_vs_cost_labels_a_narrow_log_axis(tmp_path):

@@ -67,9 +67,15 @@ def seed_means(frame: pd.DataFrame, x: str = "step") -> pd.DataFrame:
 
 
 def _means(ax, frame: pd.DataFrame) -> None:
-    """Each schedule's geometric mean over seeds against step with its 95% CI band; events of each seed."""
+    """Each schedule's geometric mean over seeds against step with its 95% CI band; events of each seed. A switch
+    whose first estimator alone is drawn too is drawn from its first seed's switch on."""
     means = seed_means(frame)
+    drawn = set(means["schedule"]) if len(means) else set()
     for schedule, at in means.groupby("schedule", sort=True):
+        first, _, then = schedule.partition(">")
+        if then and first in drawn:  # before its first switch a switch is its first estimator's run: drawn already
+            start = frame.loc[frame["schedule"] == schedule, "switch_step"].min()
+            at = at[at["step"] >= start] if pd.notna(start) else at
         line = {**_line(schedule), "marker": None}
         ax.plot(at["step"], at["geomean"], label=schedule, **line)
         ax.fill_between(at["step"], at["low"], at["high"], color=line["color"], alpha=0.15, linewidth=0)
@@ -110,8 +116,8 @@ def loss_vs_step(curves: pd.DataFrame):
         _means(ax, curves[curves["dim"] == dim])
         ax.set(yscale="log", title=f"num_dim = {dim}", xlabel=AXIS_LABELS["step"], ylabel=TEST_LOSS)
         style.log_ticks(ax)
-    style.legend_below(fig, *style.collect_legend(axes), title="schedule (A>B: a switch, dashed); v a seed's "
-                       "switch, o its convergence")
+    style.legend_below(fig, *style.collect_legend(axes), title="schedule (A>B: a switch, dashed, from its first "
+                       "switch on: before it, A alone's curve); v a seed's switch, o its convergence")
     style.suptitle(fig, "Training the student: test loss against step, geometric mean over seeds and its 95% CI "
                  f"(n = {_n_text(curves)} seeds;\nat each step over the seeds still running)")
     return fig
