@@ -73,7 +73,8 @@ class SplitForward:
     def __init__(self, model: torch.nn.Module, layer: str, x: torch.Tensor):
         if not self.applies(model, layer):
             raise ValueError(f"cannot cut the network at {layer!r} (not a conv of a ResNet-18 block body)")
-        i, j = int(layer.split(".")[1]), int(layer.split(".")[3])
+        _, i, _, j = layer.split(".")
+        i, j = int(i), int(j)
         block = model.blocks[i]
         with torch.no_grad():
             into = model.blocks[:i](model.stem(x))

@@ -14,7 +14,7 @@ import math
 import pandas as pd
 
 from ..analysis.stats import paired, paired_difference, verdict
-from .tables import CHANGES, verdict_cell
+from .tables import CHANGES, edge_lrs, verdict_cell
 
 
 def _fmt(value, digits=3) -> str:
@@ -116,14 +116,6 @@ def _convergence(runs: pd.DataFrame) -> list[str]:
 IDENTITY = "ste-identity"
 
 
-def _edge_lrs(tuning: pd.DataFrame | None) -> set:
-    """The (estimator, dim) whose lr tuned from the initialisation is still at its grid's edge."""
-    if tuning is None or tuning.empty:
-        return set()
-    chosen = tuning[tuning["chosen"] & (tuning["after"].fillna("") == "") & tuning["at_edge"].astype(bool)]
-    return {(name, int(dim)) for name, dim in zip(chosen["estimator"], chosen["dim"])}
-
-
 def _identity_ste(runs: pd.DataFrame, tuning: pd.DataFrame | None) -> list[str]:
     """The identity STE against each clipped STE trained alone: is it the one that does not settle?"""
     singles = runs[~runs["schedule"].str.contains(">")]
@@ -131,7 +123,7 @@ def _identity_ste(runs: pd.DataFrame, tuning: pd.DataFrame | None) -> list[str]:
     lines = ["## Is the identity STE unstable near its minimum where the clipped STEs are not?", ""]
     if IDENTITY not in set(singles["schedule"]) or not clipped:
         return lines + [f"Needs `{IDENTITY}` and a clipped STE among the single schedules: not in this config.", ""]
-    edges = _edge_lrs(tuning)
+    edges = {(name, dim) for name, after, dim in edge_lrs(tuning) if not after}  # lrs tuned from the init
     lines += [f"`{IDENTITY}` (the surrogate's derivative is 1 everywhere) against each clipped STE (its derivative "
               "vanishes for large pre-activations), each trained alone at its own tuned lr: the share of runs "
               "that converged, and over the seeds where both converged, paired, the difference (identity - "
