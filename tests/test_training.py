@@ -179,6 +179,29 @@ def test_a_switch_at_convergence_then_the_second_estimator_converges_afresh():
     assert restart.curve.set_index("step").step_size.loc[restart.switch_step + 1:].iloc[0] == 0.2
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_switch_taking_over_from_its_first_estimators_run_equals_the_switch_trained_from_the_start(optimizer):
+    base = dict(steps=400, eval_every=2, patience=2, rel_tol=0.3, reductions=1, optimizer=optimizer)
+    alone = train_student(spec("ste-vanilla", lrs=(0.05,), extra_reductions=1, **base), SETTINGS, None, CPU64)
+    assert alone.converged_step < alone.end_step and alone.handoff["state"]["step"] == alone.converged_step
+    for schedule, lrs in (("ste-vanilla>cdg", (0.05, 0.05)), ("ste-vanilla>ste-vanilla", (0.05, 0.2))):
+        s = spec(schedule, lrs=lrs, **base)
+        full = train_student(s, SETTINGS, None, CPU64)
+        taken = train_student(s, SETTINGS, None, CPU64, handoff=alone.handoff)
+        assert full.switch_step == alone.converged_step and full.then_converged_step is not None
+        pd.testing.assert_frame_equal(full.curve.drop(columns="seconds"), taken.curve.drop(columns="seconds"))
+        assert full.events == taken.events and full.stationarity == taken.stationarity
+        assert full.snapshots.keys() == taken.snapshots.keys() == {"init", "converged", "switch", "end"}
+        for name, kept in full.snapshots.items():
+            assert kept["step"] == taken.snapshots[name]["step"]
+            torch.testing.assert_close(kept["theta"], taken.snapshots[name]["theta"], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="lrs"):  # another first lr is another run up to the switch
+        train_student(spec("ste-vanilla>cdg", lrs=(0.1, 0.05), **base), SETTINGS, None, CPU64, handoff=alone.handoff)
+    with pytest.raises(ValueError, match="patience"):
+        train_student(spec("ste-vanilla>cdg", lrs=(0.05, 0.05), **{**base, "patience": 3}), SETTINGS, None, CPU64,
+                      handoff=alone.handoff)
+
+
 def test_stationarity_is_the_mean_estimate_over_fresh_batches_against_at_init():
     s = spec("ste-vanilla", lrs=(0.05,), steps=200, eval_every=2, patience=2, rel_tol=0.3, reductions=0,
              stationarity_batches=3)

@@ -196,6 +196,9 @@ class TrainingJob(Job):
     snapshots: list
     table: str | None
     gpu: bool
+    # a switch at its first estimator's convergence: that estimator's own run of each (dim, seed), whose state
+    # there the switch takes over instead of repeating it (empty: trained from the start)
+    handoffs: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -446,12 +449,16 @@ class Plan:
                     "switch": t["switch"] if schedule.switches else "converged",
                     "extra_reductions": t["decay"]["reductions"] if schedule.name in firsts else 0,
                     "keep_trajectory": schedule.name in probed}
+            alone = self.slug(Schedule(schedule.first))
+            takes_over = schedule.switches and t["switch"] == "converged" and alone in self.schedules
             self.training[slug] = TrainingJob(
                 **base, specs=[{"problem": {"dim": d, "seed": s, "num_batches": 1, **self.training_problem()},
                                 **spec} for d, s in cells],
                 curves=[fill("training_run", schedule=slug, dim=d, seed=s, file="curve.csv") for d, s in cells],
                 snapshots=[fill("training_run", schedule=slug, dim=d, seed=s, file="snapshots.pt") for d, s in cells],
-                table=None)
+                table=None,
+                handoffs=[fill("training_run", schedule=alone, dim=d, seed=s, file="snapshots.pt")
+                          for d, s in cells] if takes_over else [])
             if schedule.name in t["precision"]["schedules"]:
                 steps = t["precision"]["steps"] or t["steps"]
                 seed = t["seeds"][0]

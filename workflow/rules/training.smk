@@ -72,6 +72,8 @@ rule training_switch_points:
 rule training_run:
     input:
         tuning=lambda wc: PLAN.training[wc.schedule].tuning,
+        # a switch starts from its first estimator's own run where that converged
+        handoffs=lambda wc: PLAN.training[wc.schedule].handoffs,
         code=estimator_code("training_run.py", job_families(PLAN.training, "schedule")),
     output:
         curves=path("training_run", file="curve.csv", **TRAINING_RUN_AXES),
@@ -96,6 +98,7 @@ rule training_run:
 use rule training_run as training_precision with:
     input:
         tuning=lambda wc: PLAN.precision[wc.schedule].tuning,
+        handoffs=[],
         code=estimator_code("training_run.py", job_families(PLAN.precision, "schedule")),
     output:
         table=path("precision"),

@@ -44,7 +44,9 @@ def machine_name(device: torch.device) -> str:
 
 def run_record(spec: TrainingSpec, result: TrainingResult, val_noise: float, machine: str) -> tuple[pd.DataFrame, dict]:
     """The run's curve with its constants (:data:`RUN_COLUMNS`) as columns, and its snapshots file's contents
-    (the weights kept, and the probe phases where the run kept its trajectory)."""
+    (the weights kept, the probe phases where the run kept its trajectory, and a single run's state where it
+    converged, which the switches starting with its estimator take over: None for a switch or a run that did
+    not converge)."""
     constants = {"schedule": spec.schedule, "dim": spec.dim, "seed": spec.seed, "lr": spec.lrs[0],
                  "lr_then": spec.lrs[1] if len(spec.lrs) > 1 else math.nan,
                  "converged_step": result.converged_step, "switch_step": result.switch_step,
@@ -55,7 +57,8 @@ def run_record(spec: TrainingSpec, result: TrainingResult, val_noise: float, mac
                  "val_noise_rel": val_noise, "machine": machine}
     curve = result.curve.assign(**{k: constants[k] for k in RUN_COLUMNS})
     snapshots = {"spec": spec.as_dict(), "snapshots": result.snapshots, "events": result.events,
-                 "phases": phase_snapshots(result, spec) if result.trajectory else {}}
+                 "phases": phase_snapshots(result, spec) if result.trajectory else {},
+                 "handoff": result.handoff}
     return curve, snapshots
 
 

@@ -30,6 +30,13 @@ and ``end``; with ``keep_trajectory`` also the weights at every evaluation (thin
 :data:`TRAJECTORY_LIMIT` by dropping every other one when full), from which the phases of the probe along
 training are taken at fractions of the run's own converged step (:func:`phase_snapshots`).
 
+**A switch takes over from its first estimator's own run.** A switch ``A>B`` at A's convergence repeats A's
+single run (the control with ``extra_reductions``) step for step up to that convergence: the same batches, noise,
+step sizes and decisions. Every single run therefore hands over its state at the evaluation where it converged
+(:attr:`TrainingResult.handoff`: the weights, A's optimiser and every record so far, before the decision), and
+the switch starts from it (:meth:`StudentTrainer.take_over`) with its own decision at that evaluation: the same
+curve, snapshots and events as training the switch from the start (tested), without repeating A's run.
+
 The run checkpoints at every evaluation (weights, optimiser states, the stopping state, the curve so far):
 a killed job re-run resumes there and ends with the same curve (every column but ``seconds``), since no
 random state is carried between steps.
@@ -37,6 +44,7 @@ random state is carried between steps.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -154,6 +162,7 @@ class TrainingState:
     evaluated_step: int = -1  # the checkpoint is written right after an evaluation: not twice on resume
     optimiser_state: object = None  # an optimiser family's own state (SNES: a search width per weight)
     stopped: bool = False
+    handoff: dict | None = None  # a single run's state where it converged, before deciding (a switch takes over)
 
 
 def _state_from_dict(values: dict) -> TrainingState:
@@ -300,10 +309,18 @@ class StudentTrainer:
         self._record(val, test)
         self._keep_trajectory()
         s.evaluations += 1
-        if not spec.stops:
-            return
+        if spec.stops:
+            self._decide()
+
+    def _decide(self) -> None:
+        """Apply the stopping rule's decision after the evaluation just recorded."""
+        s, spec = self.state, self.spec
         before = s.stopping.segment
+        single = len(self.stopping.segments) == 1
+        undecided = copy.deepcopy(s.stopping) if single and "converged" not in s.snapshots else None
         happened = self.stopping.observe(s.stopping, s.step, s.val_history)
+        if happened == "converged" and undecided is not None:
+            self._hand_off(undecided)
         if happened is None:
             return
         if "converged" not in s.snapshots and Stopping.steps_of(s.stopping, "converged", 0):
@@ -312,10 +329,48 @@ class StudentTrainer:
             self._keep("switch")
             s.optimiser_state = None
             log.info("%s: switching to %s at step %d (val loss %.6g)", spec.schedule,
-                     self.stopping.current(s.stopping).estimator, s.step, val)
+                     self.stopping.current(s.stopping).estimator, s.step, s.val_history[-1])
         for group in self.optimisers[s.stopping.segment].param_groups:
             group["lr"] = self.stopping.lr(s.stopping)
         s.stopped = s.stopping.finished
+
+    # ---- a switch taking over from its first estimator's run ---------------------------------------
+    HANDOFF_FIELDS = ("problem", "steps", "val_batch_size", "eval_every", "optimizer", "patience", "rel_tol", "smooth",
+                      "decay_factor", "reductions", "stationarity_batches", "stops")
+
+    def _hand_off(self, undecided: StoppingState) -> None:
+        """Keep the state at this evaluation as it was before the decision (see the module docstring)."""
+        state = copy.copy(self.state)
+        state.stopping, state.snapshots = undecided, {k: v for k, v in state.snapshots.items() if k == "init"}
+        state.trajectory, state.trajectory_every, state.handoff = [], 1, None
+        self.state.handoff = {"spec": self.spec.as_dict(), "estimator": self.stopping.segments[0].estimator,
+                              "settings": copy.deepcopy(self.settings[self.stopping.segments[0].estimator]),
+                              "theta": self.theta.detach().clone(),
+                              "optimiser": copy.deepcopy(self.optimisers[0].state_dict()),
+                              "state": copy.deepcopy(asdict(state))}
+
+    def take_over(self, handoff: dict) -> None:
+        """Start this switch from its first estimator's run where that converged (:attr:`TrainingResult.handoff`):
+        its records, weights and optimiser, then this run's own decision at that evaluation. Refused unless that
+        run followed the same protocol with the same first estimator, settings and lr."""
+        spec, theirs = self.spec.as_dict(), handoff["spec"]
+        first = self.schedule.first
+        wrong = [k for k in self.HANDOFF_FIELDS if spec[k] != theirs[k]]
+        wrong += ["lrs"] if theirs["lrs"][0] != spec["lrs"][0] else []
+        wrong += ["schedule"] if theirs["schedule"] != first else []
+        wrong += ["settings"] if handoff["settings"] != self.settings[first] else []
+        wrong += ["switch"] if not self.schedule.switches or spec["switch"] != "converged" else []
+        wrong += ["keep_trajectory"] if spec["keep_trajectory"] else []  # the handed-over state keeps none
+        if wrong or self.state.step:
+            raise ValueError(f"{self.spec.schedule} dim={self.spec.dim} seed={self.spec.seed} cannot take over from "
+                             f"the run of {theirs['schedule']}: {', '.join(wrong) or 'it has started'} differ")
+        with torch.no_grad():
+            self.theta.copy_(handoff["theta"])
+        self.optimisers[0].load_state_dict(copy.deepcopy(handoff["optimiser"]))
+        self.state = _state_from_dict(copy.deepcopy(handoff["state"]))
+        self._decide()
+        log.info("%s dim=%d seed=%d: took over from %s at step %d", self.spec.schedule, self.spec.dim,
+                 self.spec.seed, theirs["schedule"], self.state.step)
 
     def _step(self, name: str, problem: MLPBatchProblem, seed_parts: tuple) -> None:
         """One update of the weights by estimator ``name`` at the current segment's step size."""
@@ -349,11 +404,13 @@ class StudentTrainer:
         at = getattr(module, "settings_at", None)
         return at(self.settings[name], self.state.step / self.spec.steps) if at else self.settings[name]
 
-    def run(self, checkpoint: str | Path | None = None) -> "TrainingResult":
-        """Train to the end; ``checkpoint`` (a path) makes the run resumable."""
+    def run(self, checkpoint: str | Path | None = None, handoff: dict | None = None) -> "TrainingResult":
+        """Train to the end; ``checkpoint`` (a path) makes the run resumable; ``handoff``: a switch's first
+        estimator's run where it converged, to start from (:meth:`take_over`)."""
         checkpoint = Path(checkpoint) if checkpoint is not None else None
-        if checkpoint is not None:
-            self.resume(checkpoint)
+        resumed = checkpoint is not None and self.resume(checkpoint)
+        if handoff is not None and not resumed:
+            self.take_over(handoff)
         s, spec = self.state, self.spec
         started = time.perf_counter() - s.seconds
         while True:
@@ -384,7 +441,7 @@ class StudentTrainer:
             s.step += 1
         self._keep("end")
         return TrainingResult(pd.DataFrame(s.rows, columns=CURVE_COLUMNS), dict(s.snapshots), list(s.trajectory),
-                              list(s.stopping.events), self.stationarity())
+                              list(s.stopping.events), self.stationarity(), s.handoff)
 
     def stationarity(self) -> dict:
         """The norm of the mean of the run's own estimate over fresh batches at its converged weights (or its
@@ -409,6 +466,7 @@ class TrainingResult:
     trajectory: list  # [(step, theta)] with keep_trajectory
     events: list  # (step, what, segment): decay, converged, plateau, switch, end
     stationarity: dict = field(default_factory=dict)
+    handoff: dict | None = None  # a single run's state where it converged, for a switch to take over
 
     def first(self, what: str, segment: int | None = None) -> int | None:
         """The step of the first event ``what`` (of ``segment`` only, if given), or None."""
@@ -457,11 +515,13 @@ def phase_snapshots(result: TrainingResult, spec: TrainingSpec) -> dict:
 
 
 def train_student(spec: TrainingSpec, settings: dict[str, dict], checkpoint: str | Path | None = None,
-                  compute: Compute | None = None, start: torch.Tensor | None = None) -> TrainingResult:
+                  compute: Compute | None = None, start: torch.Tensor | None = None,
+                  handoff: dict | None = None) -> TrainingResult:
     """Train the student of ``spec`` (see the module docstring); ``settings`` maps each estimator
     of the schedule to its settings (:func:`bnnprobe.naming.settings_for`); ``start``: other weights to
-    start from."""
-    return StudentTrainer(spec, settings, compute or Compute.from_config({"device": "cpu"}), start).run(checkpoint)
+    start from; ``handoff``: a switch's first estimator's run where it converged (:meth:`StudentTrainer.take_over`)."""
+    trainer = StudentTrainer(spec, settings, compute or Compute.from_config({"device": "cpu"}), start)
+    return trainer.run(checkpoint, handoff)
 
 
 __all__ = ["CURVE_COLUMNS", "StudentTrainer", "TrainingResult", "TrainingSpec", "phase_snapshots", "train_student"]
