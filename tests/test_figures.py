@@ -214,6 +214,33 @@ def test_loss_vs_step_draws_each_schedules_mean_over_seeds_with_a_ci(tmp_path):
     assert min(alone.axes[0].get_lines()[0].get_xdata()) == 0  # no first estimator alone: the whole run
 
 
+def test_each_switch_is_drawn_against_its_first_estimator_alone_paired_over_seeds(tmp_path):
+    curves = curves_table()
+    ratio = {0: 0.9, 1: 0.8, 2: 0.95, 3: 0.7}  # switch / alone per seed, the same at every step
+    switch = curves["schedule"] == "ste-vanilla>cdg"
+    alone = curves[~switch].set_index(["seed", "step"])["test_loss"]
+    curves.loc[switch, "test_loss"] = [alone[(r.seed, r.step)] * ratio[r.seed] for r in curves[switch].itertuples()]
+    logs = np.log10(list(ratio.values()))
+    t975_3 = 3.182446305284263  # Student-t 97.5% quantile, 3 degrees of freedom
+    half = t975_3 * logs.std(ddof=1) / 2
+    fig = training_figures.loss_vs_step(curves)
+    lower = fig.axes[1]
+    drawn = series(lower)["ste-vanilla>cdg"]
+    assert list(drawn.get_xdata()) == [10, 15, 20, 25]  # from the switch on, where both ran
+    assert np.allclose(drawn.get_ydata(), 100 * (10 ** logs.mean() - 1))
+    band = training_figures.switch_differences(curves)
+    assert np.allclose(band["low"], 100 * (10 ** (logs.mean() - half) - 1))
+    assert np.allclose(band["high"], 100 * (10 ** (logs.mean() + half) - 1)) and (band["n"] == 4).all()
+    low, high = lower.get_ylim()
+    assert low < band["low"].min() and high > 0  # the band and no-difference both on the axis
+    check_page(fig, tmp_path)
+    # a switch keeps its second estimator's hue but not its look: markers, a dash; the restart dotted
+    single, switched = style.schedule_style("ste-swishsign"), style.schedule_style("ste-vanilla>ste-swishsign")
+    assert single["color"] == switched["color"] and single["marker"] is None and switched["marker"]
+    assert switched["linestyle"] != single["linestyle"]
+    assert style.schedule_style("ste-vanilla>ste-vanilla")["linestyle"] == ":"
+
+
 def test_loss_vs_cost_labels_a_narrow_log_axis(tmp_path):
     curves = curves_table()
     curves["test_loss"] = 0.2 + curves["test_loss"] / 50  # less than one decade

@@ -87,15 +87,19 @@ def estimator_style(name: str) -> dict:
 
 
 def schedule_style(schedule: str) -> dict:
-    """A training schedule's style: a single estimator's own; a switch ``A>B`` takes B's colour and marker,
-    dashed with a thinner line (the phase after the switch is what tells switches apart)."""
+    """A training schedule's style, for curves of many points: a single estimator's colour, solid, no
+    markers; a switch ``A>B`` takes B's colour, dashed and thinner, with B's marker (hollow) every tenth of
+    the line, so that a switch to one STE stays apart from that STE's own run of the same hue; the restart
+    ``A>A`` is A's colour, dotted, with hollow circles."""
     first, _, then = schedule.partition(">")
     if not then:
         style = estimator_style(first)
-        style["linestyle"] = "-"
+        style.update(linestyle="-", marker=None)
         return style
     style = estimator_style(then)
-    style.update(linestyle="--", linewidth=1.1, zorder=3, markerfacecolor="white")
+    style.update(linestyle="--", linewidth=1.1, zorder=3, markerfacecolor="white", markevery=0.1, markersize=3.5)
+    if then == first:
+        style.update(linestyle=":", linewidth=1.3, marker="o")
     return style
 
 

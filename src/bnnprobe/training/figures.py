@@ -3,7 +3,9 @@
 
 Against step, each schedule is drawn as the geometric mean of its seeds' test losses (the mean of log10)
 with its Student-t 95% CI over the seeds (the independent runs) that reached that step; each seed's switch
-(v) and convergence (o) are marked on it where they happened. Against cost and wall time seeds spend
+(v) and convergence (o) are marked on it where they happened. Under it, each switch against its first
+estimator alone, continued (the control the findings compare it with): their test losses' ratio paired
+over seeds, in percent, so that the differences the findings state are visible where they are claimed. Against cost and wall time seeds spend
 different amounts at the same step: there every run is its own thin line.
 """
 
@@ -46,7 +48,7 @@ def _runs(ax, frame: pd.DataFrame, x: str) -> None:
     """Each run's curve (thin, its schedule's style); its switch (v) and convergence (o) marked."""
     for (schedule, seed), run in frame.groupby(["schedule", "seed"], sort=True):
         run = run.sort_values("step")
-        line = {**_line(schedule), "marker": None}
+        line = {**_line(schedule), "marker": None, "markevery": None}
         line.update(linewidth=0.8, alpha=0.75)
         first = seed == frame.loc[frame["schedule"] == schedule, "seed"].min()
         ax.plot(run[x], run["test_loss"], label=schedule if first else None, **line)
@@ -76,12 +78,52 @@ def _means(ax, frame: pd.DataFrame) -> None:
         if then and first in drawn:  # before its first switch a switch is its first estimator's run: drawn already
             start = frame.loc[frame["schedule"] == schedule, "switch_step"].min()
             at = at[at["step"] >= start] if pd.notna(start) else at
-        line = {**_line(schedule), "marker": None}
+        line = _line(schedule)
         ax.plot(at["step"], at["geomean"], label=schedule, **line)
         ax.fill_between(at["step"], at["low"], at["high"], color=line["color"], alpha=0.15, linewidth=0)
         curve = at.set_index("step")["geomean"]
         for _, run in frame[frame["schedule"] == schedule].groupby("seed"):
             _events(ax, run.sort_values("step"), schedule, "step", curve, line["color"])
+
+
+def switch_differences(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each switch ``A>B`` whose first estimator A also ran alone (its control, continued after converging),
+    at every step from a seed's switch on where both runs of that seed were evaluated: the mean over seeds of
+    log10(switch / A alone) of the test loss, with its Student-t 95% CI over the seeds (the unit), written
+    as percent (``mean``, ``low``, ``high``; 100 (10^d - 1)) and n."""
+    rows = []
+    singles = set(frame["schedule"])
+    for schedule in sorted(s for s in singles if ">" in s):
+        first = schedule.partition(">")[0]
+        if first not in singles:
+            continue
+        switch = frame[frame["schedule"] == schedule]
+        alone = frame.loc[frame["schedule"] == first, ["seed", "step", "test_loss"]]
+        pairs = switch.merge(alone, on=["seed", "step"], suffixes=("", "_alone"))
+        pairs = pairs[(pairs["step"] >= pairs["switch_step"]) & (pairs["test_loss"] > 0)
+                      & (pairs["test_loss_alone"] > 0)]
+        if not len(pairs):
+            continue
+        stats = style.mean_ci(np.log10(pairs["test_loss"] / pairs["test_loss_alone"]).groupby(pairs["step"]))
+        rows.append(pd.DataFrame({"schedule": schedule, "step": stats.index, "n": stats["n"].to_numpy(),
+                                  "mean": 100 * (10 ** stats["mean"].to_numpy() - 1),
+                                  "low": 100 * (10 ** (stats["mean"] - stats["half"]).to_numpy() - 1),
+                                  "high": 100 * (10 ** (stats["mean"] + stats["half"]).to_numpy() - 1)}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["schedule", "step", "n", "mean", "low", "high"])
+
+
+def _differences(ax, frame: pd.DataFrame) -> None:
+    """:func:`switch_differences` of one dim: a line per switch with its CI band, 0 (no difference) marked."""
+    drawn = [0.0]
+    for schedule, at in switch_differences(frame).groupby("schedule", sort=True):
+        line = _line(schedule)
+        ax.plot(at["step"], at["mean"], label=schedule, **line)
+        band = at[at["n"] >= 2]
+        ax.fill_between(band["step"], band["low"], band["high"], color=line["color"], alpha=0.15, linewidth=0)
+        drawn += list(at["mean"]) + list(band["low"]) + list(band["high"])
+    ax.axhline(0.0, color="#444444", linewidth=0.7, zorder=1)
+    style.fit_limits(ax, drawn)
 
 
 def _n_text(frame: pd.DataFrame) -> str:
@@ -109,17 +151,33 @@ def loss_vs_cost(curves: pd.DataFrame, dim: int):
 
 
 def loss_vs_step(curves: pd.DataFrame):
-    """Validation loss against step, a panel per dim: each schedule's geometric mean over seeds, 95% CI."""
+    """Test loss against step, a column per dim: each schedule's geometric mean over seeds with its 95% CI
+    (top); each switch against its first estimator alone, continued, paired over seeds (below, where the
+    study has both)."""
     dims = sorted(curves["dim"].unique())
-    fig, axes = style.panel_grid(len(dims), cols=1 if len(dims) <= 2 else 2, panel_height=2.6)
-    for ax, dim in zip(axes, dims):
+    paired = len(switch_differences(curves)) > 0
+    rows = 2 if paired else 1
+    fig, grid = plt.subplots(rows, len(dims), figsize=(style.WIDTH, 2.9 * rows + 0.9), squeeze=False,
+                             sharex="col", layout="constrained", height_ratios=[1.4, 1][:rows])
+    for col, dim in enumerate(dims):
+        ax = grid[0, col]
         _means(ax, curves[curves["dim"] == dim])
-        ax.set(yscale="log", title=f"num_dim = {dim}", xlabel=AXIS_LABELS["step"], ylabel=TEST_LOSS)
+        ax.set(yscale="log", title=f"num_dim = {dim}", ylabel=TEST_LOSS if col == 0 else None)
         style.log_ticks(ax)
-    style.legend_below(fig, *style.collect_legend(axes), title="schedule (A>B: a switch, dashed, from its first "
-                       "switch on: before it, A alone's curve); v a seed's switch, o its convergence")
+        if paired:
+            _differences(grid[1, col], curves[curves["dim"] == dim])
+            style.panel_title(grid[1, col], f"num_dim = {dim}: each switch A>B against A alone, continued",
+                              len(dims))
+            grid[1, col].set(ylabel="test loss vs A alone, %" if col == 0 else None)
+        grid[-1, col].set(xlabel=AXIS_LABELS["step"])
+    axes = list(grid.flat)
+    style.legend_below(fig, *style.collect_legend(axes), title="schedule (A>B: a switch, dashed with B's marker, "
+                       "from its first switch on: before it, A alone's curve;\nA>A: the restart, dotted); "
+                       "v a seed's switch, o its convergence")
+    below = ("; below: the switch's test loss relative to A alone's at the same step, paired over seeds "
+             "(mean and 95% CI over seeds, from each seed's switch on)") if paired else ""
     style.suptitle(fig, "Training the student: test loss against step, geometric mean over seeds and its 95% CI "
-                 f"(n = {_n_text(curves)} seeds;\nat each step over the seeds still running)")
+                   f"(n = {_n_text(curves)} seeds;\nat each step over the seeds still running){below}")
     return fig
 
 
