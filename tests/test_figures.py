@@ -181,6 +181,11 @@ def test_best_vs_dim_shows_the_percent_difference_to_cdg(tmp_path):
     assert np.allclose(series(relative)["nes-10"].get_ydata(), -5.0)
     assert np.allclose(series(relative)["ste-vanilla"].get_ydata(), 10.0)
     assert relative.get_ylim()[0] > -10 and relative.get_ylim()[1] < 15  # a few percent fill the axis
+    # the error bars at one dim side by side, around it, in the same order at every dim; ticks at the dims
+    x = {name: line.get_xdata() for name, line in series(fig.axes[0]).items()}
+    assert x["cdg"][0] < x["nes-10"][0] < x["ste-vanilla"][0] and np.allclose(x["nes-10"], [2, 4, 8])
+    assert np.allclose(np.asarray(x["ste-vanilla"]) / np.asarray(x["cdg"]), 2 ** style.DODGE_SPREAD)
+    assert list(fig.axes[1].get_xticks()) == [2, 4, 8]
     check_page(fig, tmp_path)
 
 

@@ -178,6 +178,21 @@ def at_edge(ax, x, edge: str, label: str | None, colour: str = "#444444", marker
     return drawn
 
 
+DODGE_SPREAD = 0.3  # of a factor of two: how far apart the first and last estimator sit at one dim
+
+
+def dodge(frame, x: str, order: list[str], spread: float = DODGE_SPREAD):
+    """``frame`` with ``x`` (values on a log axis, such as dims) moved a little per estimator, in the
+    ``order`` given, so that error bars of estimators at the same value sit side by side instead of on top
+    of each other: estimator i of k at ``x * 2 ** ((i / (k - 1) - 1/2) * spread)``. The ticks stay at the
+    values themselves."""
+    k = len(order)
+    if k < 2:
+        return frame
+    shift = frame["estimator"].map({name: (i / (k - 1) - 0.5) * spread for i, name in enumerate(order)}).fillna(0.0)
+    return frame.assign(**{x: frame[x].astype(float) * 2.0 ** shift})
+
+
 def log_ticks(ax, axis: str = "y") -> None:
     """Label a log axis' minor ticks where it spans less than two decades (2 and 5 of each decade; 2, 3, 5
     and 7 within less than one), so that every part of its range has a number. Call it once the axis'

@@ -156,9 +156,10 @@ def best_vs_dim(best: pd.DataFrame):
     best = crossfitted(best)
     fig, (ax, rel) = plt.subplots(2, 1, figsize=(style.WIDTH, 6.8), sharex=True, layout="constrained",
                                   height_ratios=[3, 2])
-    for name, frame in best.groupby("estimator", sort=True):
+    side = style.dodge(best, "dim", sorted(best["estimator"].unique()))  # the error bars side by side
+    for name, frame in side.groupby("estimator", sort=True):
         errorbar(ax, frame, "dim", name)
-    mark_undetermined(ax, best, "dim")
+    mark_undetermined(ax, side, "dim")
     ax.set_xscale("log", base=2)
     loss_axis(ax, best)
     ax.set(ylabel="best " + LOSS_DECREASE)
@@ -180,9 +181,13 @@ def _cosine_axis(ax, frame: pd.DataFrame, column: str, x: str, exclude: str) -> 
     """Mean cosine and its 95% CI over seeds (each seed's batches averaged first) per ``x``, a line per
     estimator (not ``exclude``, the reference itself). Returns every CI bound drawn."""
     drawn = []
-    for name, by_name in frame[frame["estimator"] != exclude].groupby("estimator", sort=True):
+    shown = frame[frame["estimator"] != exclude]
+    order = sorted(shown["estimator"].unique())
+    for name, by_name in shown.groupby("estimator", sort=True):
         per_seed = by_name.groupby([x, "seed"])[column].mean()
         stats = style.mean_ci(per_seed.groupby(level=0))
+        if x == "dim":  # the error bars side by side (:func:`bnnprobe.style.dodge`)
+            stats.index = style.dodge(pd.DataFrame({"dim": stats.index, "estimator": name}), "dim", order)["dim"]
         if stats["mean"].notna().any():
             half = np.nan_to_num(stats["half"].to_numpy())
             ax.errorbar(stats.index, stats["mean"], yerr=half, label=name, capsize=2, elinewidth=0.8,
@@ -227,8 +232,9 @@ def best_per_layer(best: pd.DataFrame):
     best = crossfitted(best[best["reference_setting"].astype(bool)])
     layers = _layer_order(best["step_layer"])
     fig, axes = style.panel_grid(len(layers))
+    order = sorted(best["estimator"].unique())
     for ax, layer in zip(axes, layers):
-        at = best[best["step_layer"].astype(str) == layer]
+        at = style.dodge(best[best["step_layer"].astype(str) == layer], "dim", order)  # error bars side by side
         for name, frame in at.groupby("estimator", sort=True):
             errorbar(ax, frame, "dim", name)
         mark_undetermined(ax, at, "dim")
