@@ -68,7 +68,7 @@ def main() -> None:
             ref, t_cpu = timed(lambda: compute_record(MLP, spec, est, settings, cpu))
             compute_record(MLP, spec, est, settings, gpu)  # warm-up (kernels, allocator)
             rec, t_gpu = timed(lambda: compute_record(MLP, spec, est, settings, gpu))
-            cos = cosine(ref["gradients"][0], rec["gradients"][0])
+            cos = cosine(ref.gradients[0], rec.gradients[0])
             print(f"{est:>12} {dim:>4} {cos:9.6f} {t_cpu:8.2f} {t_gpu:8.2f} {t_cpu / t_gpu:8.1f}")
         on_cpu, on_gpu = MLP.open(spec, cpu).problem(0), MLP.open(spec, gpu).problem(0)
         deltas = 0.01 * torch.randn(256, on_cpu.n_coords, generator=torch.Generator().manual_seed(0))

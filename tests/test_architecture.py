@@ -147,6 +147,25 @@ def test_a_record_of_another_format_is_refused_naming_the_file(tmp_path):
         load_record(path)
 
 
+def test_a_gradient_record_reads_back_as_the_dataclass_written_and_a_partial_one_is_refused(tmp_path):
+    from bnnprobe.device import Compute
+    from bnnprobe.io import load_torch, save_torch
+    from bnnprobe.mlp.source import SOURCE
+    from bnnprobe.study import GradientRecord, RecordError, compute_record, load_record, save_record
+
+    spec = {"dim": 2, "seed": 0, "batch_size": 50, "num_batches": 2}
+    record = compute_record(SOURCE, spec, "cdg", {"eps": 0.05, "scheme": "forward"},
+                            Compute.from_config({"device": "cpu"}))
+    save_record(record, tmp_path / "seed0.pt")
+    back = load_record(tmp_path / "seed0.pt", SOURCE)
+    assert isinstance(back, GradientRecord) and back.key == {"dim": 2, "seed": 0} and back.estimator == "cdg"
+    assert torch.equal(back.gradients, record.gradients) and back.gradients.shape[0] == 2
+    partial = {k: v for k, v in load_torch(tmp_path / "seed0.pt").items() if k != "fingerprint"}
+    save_torch(partial, tmp_path / "seed1.pt")
+    with pytest.raises(RecordError, match=r"seed1\.pt is a gradient record with the fields .*delete it"):
+        load_record(tmp_path / "seed1.pt")
+
+
 def test_tables_figures_downloads_and_targets_are_local_rules_and_nothing_else():
     text = (REPO / "Snakefile").read_text() + "".join(p.read_text() for p in sorted(RULES.glob("*.smk")))
     rules = dict(re.findall(r"^rule (\w+):\n((?:    .*\n|\n)+?)(?=^\S|\Z)", text, flags=re.M))

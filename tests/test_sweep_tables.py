@@ -48,12 +48,12 @@ def test_sweep_rows_and_cosines():
     assert rows["cos_to_smoothed"].isna().all() and rows["sigma"].isna().all() and set(rows["step_layer"]) == {"all"}
     assert len(rows) == 4 and list(rows["batch"]) == [0, 0, 1, 1]
     for b in range(2):
-        a, c = ste["gradients"][b].double(), cdg["gradients"][b].double()
+        a, c = ste.gradients[b].double(), cdg.gradients[b].double()
         cos = float(a @ c / (a.norm() * c.norm()))
         assert rows[rows["batch"] == b]["cos_to_cdg"].iloc[0] == pytest.approx(cos, rel=1e-9)
         # the loss decrease of the stored gradient, recomputed on the batch rebuilt from the spec
         problem = MLPProbe(MLPSpec(**spec)).batch(b)
-        _, direct = loss_decreases(problem, ste["gradients"][b], [0.01, 0.1])
+        _, direct = loss_decreases(problem, ste.gradients[b], [0.01, 0.1])
         assert rows[rows["batch"] == b]["loss_decrease"].to_list() == pytest.approx(list(direct), rel=1e-12)
     ((_, rows, _, _),) = sweep_groups(MLP, [cdg], {"cdg": [cdg]}, [{"dim": 2}], [0.1], no_fine, CPU)
     assert rows["cos_to_cdg"].to_list() == pytest.approx([1.0, 1.0]) and (rows["eps"] == 0.05).all()
@@ -66,13 +66,13 @@ def test_one_layer_steps_and_cosines_to_the_smoothed_gradient():
     smoothed = compute_record(MLP, spec, "smoothed_sigma0.1", {"sigma": 0.1}, CPU)
     nes = compute_record(MLP, spec, "nes-20_sigma0.1", {"population": 20, "sigma": 0.1, "fitness_shaping": False},
                          CPU, )
-    assert nes["estimator"] == "nes-20" and smoothed["estimator"] == "smoothed"
+    assert nes.estimator == "nes-20" and smoothed.estimator == "smoothed"
     no_fine = {"mode": "none", "points": 2, "span_decades": 1.0, "low": 0.01, "high": 1.0}
     ((_, rows, fine_lrs, _),) = sweep_groups(MLP, [nes], {"cdg": [cdg], "smoothed": [smoothed]}, [{"dim": 3}], [0.1],
                                             no_fine, CPU, step_layers=["all", "1", "3"])
     assert set(fine_lrs) == {"all", "1", "3"} and list(rows["step_layer"]) == ["all", "1", "3"]
     assert (rows["sigma"] == 0.1).all() and (rows["smoothed_sigma"] == 0.1).all() and rows["eps"].isna().all()
-    g, s, c = (r["gradients"][0].double().numpy() for r in (nes, smoothed, cdg))
+    g, s, c = (r.gradients[0].double().numpy() for r in (nes, smoothed, cdg))
     problem = MLPProbe(MLPSpec(**spec)).batch(0)
     x, y, w = problem.x.numpy(), problem.y.numpy(), problem.theta0.numpy()
     base = mse(layers_from_theta(w, 3, 3), x, y, "sign")

@@ -11,7 +11,8 @@ are two such sources.
 
 A gradient does not depend on the learning rate, so :func:`compute_record` stores the
 gradients of every batch of one (source spec, estimator) and every lr is evaluated from
-them later (:func:`bnnprobe.analysis.sweep.sweep_groups`). A record (format :data:`RECORD_FORMAT`) has the keys
+them later (:func:`bnnprobe.analysis.sweep.sweep_groups`). A record is a :class:`GradientRecord`; on disk it is
+the dict of its fields (:meth:`GradientRecord.as_dict`, format :data:`RECORD_FORMAT`):
 
 ``format``        record format version (int)
 ``probe``         the source's name (``mlp``, ``layer``)
@@ -36,12 +37,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
 
 from .device import Compute
-from .io import UnreadableFileError, load_torch, remake_advice
+from .io import UnreadableFileError, load_torch, remake_advice, save_torch
 from .probes import PROBES, ProbeColumns
 from .problem import ProbeProblem, check_finite
 
@@ -86,7 +88,46 @@ class RecordError(ValueError):
     """A gradient record that cannot be used; the message names the file and what to do."""
 
 
-def compute_record(source: ProbeSource, spec: dict, estimator: str, settings: dict, compute: Compute) -> dict:
+@dataclass
+class GradientRecord:
+    """The gradients of every batch of one (source spec, estimator): the fields of the module docstring."""
+
+    probe: str
+    estimator: str
+    settings: dict
+    extras: dict
+    spec: dict
+    key: dict
+    fingerprint: dict
+    dtype: str
+    seed_parts: list
+    gradients: torch.Tensor
+    loss_before: torch.Tensor
+    seconds: torch.Tensor
+    n_loss_evals: torch.Tensor
+    device: str
+    format: int = RECORD_FORMAT
+
+    def as_dict(self) -> dict:
+        """What is written to disk (plain containers and tensors)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict, path: str | Path) -> "GradientRecord":
+        """The record read from ``path``, refused unless it is of this version's format with every field."""
+        if not isinstance(values, dict) or values.get("format") != RECORD_FORMAT:
+            found = values.get("format") if isinstance(values, dict) else type(values).__name__
+            raise RecordError(f"{path} is a gradient record of format {found!r}; this version of bnnprobe reads "
+                              f"format {RECORD_FORMAT}: {remake_advice(path)}")
+        names = {f.name for f in fields(cls)}
+        if set(values) != names:
+            raise RecordError(f"{path} is a gradient record with the fields {sorted(values)}, not "
+                              f"{sorted(names)}: {remake_advice(path)}")
+        return cls(**values)
+
+
+def compute_record(source: ProbeSource, spec: dict, estimator: str, settings: dict,
+                   compute: Compute) -> GradientRecord:
     """The gradients of every batch of ``spec`` by ``estimator`` (see the module docstring)."""
     from .estimators import estimate
     from .naming import split_instance
@@ -110,47 +151,46 @@ def compute_record(source: ProbeSource, spec: dict, estimator: str, settings: di
         elapsed = time.perf_counter() - started
         log.info("%s on %s: batch %d/%d in %.2fs (ETA %.0fs)", estimator, problems.description, done,
                  problems.num_batches, seconds[-1], elapsed / done * (problems.num_batches - done))
-    return {
-        "format": RECORD_FORMAT,
-        "probe": source.name,
-        "estimator": split_instance(estimator)[0],
-        "settings": dict(settings),
-        "extras": {name: torch.stack(values) for name, values in extras.items()},
-        "spec": dict(spec),
-        "key": dict(problems.key),
-        "fingerprint": problems.fingerprint(),
-        "dtype": str(compute.dtype).removeprefix("torch."),
-        "seed_parts": [list(map(str, problems.seed_parts(b))) for b in range(problems.num_batches)],
-        "gradients": torch.stack(grads),
-        "loss_before": torch.tensor(losses, dtype=torch.float64),
-        "seconds": torch.tensor(seconds, dtype=torch.float64),
-        "n_loss_evals": torch.tensor(evals, dtype=torch.int64),
-        "device": str(compute.device),
-    }
+    return GradientRecord(
+        probe=source.name,
+        estimator=split_instance(estimator)[0],
+        settings=dict(settings),
+        extras={name: torch.stack(values) for name, values in extras.items()},
+        spec=dict(spec),
+        key=dict(problems.key),
+        fingerprint=problems.fingerprint(),
+        dtype=str(compute.dtype).removeprefix("torch."),
+        seed_parts=[list(map(str, problems.seed_parts(b))) for b in range(problems.num_batches)],
+        gradients=torch.stack(grads),
+        loss_before=torch.tensor(losses, dtype=torch.float64),
+        seconds=torch.tensor(seconds, dtype=torch.float64),
+        n_loss_evals=torch.tensor(evals, dtype=torch.int64),
+        device=str(compute.device),
+    )
 
 
-def load_record(path: str | Path, source: ProbeSource | None = None) -> dict:
+def save_record(record: GradientRecord, path: str | Path) -> None:
+    save_torch(record.as_dict(), path)
+
+
+def load_record(path: str | Path, source: ProbeSource | None = None) -> GradientRecord:
     """A record from disk, checked: readable, of this version's format and (if given) of ``source``."""
-    record = load_torch(path)
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        found = record.get("format") if isinstance(record, dict) else type(record).__name__
-        raise RecordError(f"{path} is a gradient record of format {found!r}; this version of bnnprobe reads "
-                          f"format {RECORD_FORMAT}: {remake_advice(path)}")
-    if source is not None and record.get("probe") != source.name:
-        raise RecordError(f"{path} is a record of the {record.get('probe')!r} probe, not of {source.name!r}")
+    record = GradientRecord.from_dict(load_torch(path), path)
+    if source is not None and record.probe != source.name:
+        raise RecordError(f"{path} is a record of the {record.probe!r} probe, not of {source.name!r}")
     return record
 
 
-def reopen(source: ProbeSource, record: dict, compute: Compute) -> ProblemSet:
+def reopen(source: ProbeSource, record: GradientRecord, compute: Compute) -> ProblemSet:
     """The problems a record was computed on, checked to be the same ones."""
-    problems = source.open(record["spec"], compute)
-    stored = record["fingerprint"]
+    problems = source.open(record.spec, compute)
+    stored = record.fingerprint
     current = problems.fingerprint()
     same = stored.keys() == current.keys() and all(
         len(stored[k]) == len(current[k]) and all(torch.equal(a.cpu(), b.cpu()) for a, b in zip(stored[k], current[k]))
         if isinstance(stored[k], (list, tuple)) else torch.equal(stored[k].cpu(), current[k].cpu()) for k in stored)
     if not same:
-        raise RecordError(f"the {record['estimator']} record of {problems.description} was made on another problem "
+        raise RecordError(f"the {record.estimator} record of {problems.description} was made on another problem "
                           "than the one this code builds from its spec (another version of bnnprobe): delete it and "
                           "run again")
     return problems
@@ -163,5 +203,5 @@ def load_source(module: str) -> ProbeSource:
     return importlib.import_module(module).SOURCE
 
 
-__all__ = ["RECORD_FORMAT", "ProbeSource", "ProblemSet", "RecordError", "UnreadableFileError", "compute_record",
-           "load_record", "load_source", "reopen"]
+__all__ = ["RECORD_FORMAT", "GradientRecord", "ProbeSource", "ProblemSet", "RecordError", "UnreadableFileError",
+           "compute_record", "load_record", "load_source", "reopen", "save_record"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ import torch
 from ..probes import ALL_COORDINATES
 from ..problem import ProbeProblem, cosine
 from .lrgrid import extension_grid, fine_grid, tidy_lr
+
+if TYPE_CHECKING:
+    from ..study import GradientRecord
 
 
 def loss_decreases(problem: ProbeProblem, gradient: torch.Tensor, lrs: Sequence[float]) -> tuple[float, np.ndarray]:
@@ -38,7 +42,8 @@ def restrict(gradient: torch.Tensor, coordinates: slice | None) -> torch.Tensor:
     return out
 
 
-def sweep_gradients(record: dict, problem_at, lrs: Sequence[float], grid: str, references: dict[str, dict | None],
+def sweep_gradients(record: GradientRecord, problem_at, lrs: Sequence[float], grid: str,
+                    references: dict[str, GradientRecord | None],
                     key: dict, step_layer: str = ALL_COORDINATES, coordinates: slice | None = None) -> pd.DataFrame:
     """Rows of loss decreases for every stored gradient of ``record`` (batch b on ``problem_at(b)``),
     stepping only ``coordinates`` (all where None). ``references`` maps ``cdg`` and ``smoothed`` to the
@@ -47,27 +52,27 @@ def sweep_gradients(record: dict, problem_at, lrs: Sequence[float], grid: str, r
     if any(not x > 0 for x in lrs):
         raise ValueError(f"learning rates must be > 0, got {lrs}")
     part = coordinates if coordinates is not None else slice(None)
-    settings = record["settings"]
+    settings = record.settings
     smoothed = references.get("smoothed")
     rows = []
-    for b, full in enumerate(record["gradients"]):
+    for b, full in enumerate(record.gradients):
         grad = restrict(full, coordinates)
         before, decrease = loss_decreases(problem_at(b), grad, lrs)
-        cos = {name: cosine(full[part], ref["gradients"][b][part]) if ref is not None else math.nan
+        cos = {name: cosine(full[part], ref.gradients[b][part]) if ref is not None else math.nan
                for name, ref in (("cdg", references.get("cdg")), ("smoothed", smoothed))}
         for lr, dec in zip(lrs, decrease):
             rows.append({
-                **key, "estimator": record["estimator"], "sigma": settings.get("sigma", math.nan),
+                **key, "estimator": record.estimator, "sigma": settings.get("sigma", math.nan),
                 "eps": settings.get("eps", math.nan), "step_layer": step_layer, "batch": b, "lr": lr, "grid": grid,
                 "loss_before": before, "loss_after": before - float(dec), "loss_decrease": float(dec),
                 "grad_norm": float(grad.double().norm()), "cos_to_cdg": cos["cdg"], "cos_to_smoothed": cos["smoothed"],
-                "smoothed_sigma": smoothed["settings"]["sigma"] if smoothed is not None else math.nan,
-                "seconds": float(record["seconds"][b]), "n_loss_evals": int(record["n_loss_evals"][b]),
+                "smoothed_sigma": smoothed.settings["sigma"] if smoothed is not None else math.nan,
+                "seconds": float(record.seconds[b]), "n_loss_evals": int(record.n_loss_evals[b]),
             })
     return pd.DataFrame(rows)
 
 
-def sweep_coarse_and_fine(records: Sequence[dict], coarse_lrs: Sequence[float], fine: dict, sweep_one):
+def sweep_coarse_and_fine(records: Sequence[GradientRecord], coarse_lrs: Sequence[float], fine: dict, sweep_one):
     """Coarse sweep of every record (one per seed), the fine grid chosen from all of them, the fine sweep.
 
     ``sweep_one(record, lrs, grid)`` makes the rows. In ``auto`` mode the fine grid is extended up to
@@ -93,8 +98,8 @@ def sweep_coarse_and_fine(records: Sequence[dict], coarse_lrs: Sequence[float], 
     return coarse, fine_lrs, fine_table
 
 
-def sweep_groups(source, records: Sequence[dict], references: dict[str, Sequence[dict]], groups: Sequence[dict],
-                 coarse_lrs: Sequence[float], fine: dict, compute, step_layers: Sequence[str] = (ALL_COORDINATES,)):
+def sweep_groups(source, records: Sequence[GradientRecord], references: dict[str, Sequence[GradientRecord]],
+                 groups: Sequence[dict], coarse_lrs: Sequence[float], fine: dict, compute, step_layers: Sequence[str] = (ALL_COORDINATES,)):
     """For each group (a dict of key values, e.g. ``{"dim": 4}`` or ``{"run_id": ...}``) and each step
     layer: the coarse sweep of its records, the fine grid chosen from them, the fine sweep. Any probe:
     ``source`` is a :class:`bnnprobe.study.ProbeSource`; ``references`` maps ``cdg`` (required) and
@@ -105,7 +110,7 @@ def sweep_groups(source, records: Sequence[dict], references: dict[str, Sequence
     from ..study import RecordError, reopen
 
     columns = source.columns.run_columns
-    by_key = {name: {tuple(sorted(r["key"].items())): r for r in refs} for name, refs in references.items()}
+    by_key = {name: {tuple(sorted(r.key.items())): r for r in refs} for name, refs in references.items()}
     opened = {}
 
     def problems_of(record):
@@ -114,14 +119,14 @@ def sweep_groups(source, records: Sequence[dict], references: dict[str, Sequence
         return opened[id(record)]
 
     for group in groups:
-        members = [r for r in records if all(r["key"].get(k) == v for k, v in group.items())]
+        members = [r for r in records if all(r.key.get(k) == v for k, v in group.items())]
         if not members:
             raise RecordError(f"no {source.name} record matches {group}")
         refs = {}
         for record in members:
-            key = tuple(sorted(record["key"].items()))
+            key = tuple(sorted(record.key.items()))
             if key not in by_key["cdg"]:
-                raise RecordError(f"no CDG record of {record['key']} to compare the {record['estimator']} record with")
+                raise RecordError(f"no CDG record of {record.key} to compare the {record.estimator} record with")
             refs[id(record)] = {name: table.get(key) for name, table in by_key.items()}
         coordinate_groups = problems_of(members[0]).problem(0).coordinate_groups()
         coarse_parts, fine_parts, fine_lrs = [], [], {}
@@ -133,7 +138,7 @@ def sweep_groups(source, records: Sequence[dict], references: dict[str, Sequence
 
             def sweep_one(record, lrs, grid):
                 rows = sweep_gradients(record, problems_of(record).problem, lrs, grid, refs[id(record)],
-                                       record["key"], step_layer, coordinates)
+                                       record.key, step_layer, coordinates)
                 return rows.reindex(columns=columns)
 
             coarse, lrs, fine_rows = sweep_coarse_and_fine(members, coarse_lrs, fine, sweep_one)

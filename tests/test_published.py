@@ -1,0 +1,41 @@
+"""The laptop preset's published tables (docs/laptop/, ``python -m bnnprobe.published``): made with the
+laptop config as it is now, and no verdict in them rests on a best lr at the edge of what was tried."""
+
+import pandas as pd
+import pytest
+import yaml
+
+from bnnprobe.published import PUBLISHED_DIR, TABLES, config_digest, laptop_config
+
+CROSSFIT = [name for name in TABLES if name.endswith("_crossfit.csv")]
+FINDINGS = [name for name in TABLES if name.startswith("findings_")]
+
+
+def test_the_published_tables_are_the_laptop_configs():
+    provenance = yaml.safe_load((PUBLISHED_DIR / "provenance.yaml").read_text())
+    assert provenance["config_digest"] == config_digest(laptop_config()), (
+        "docs/laptop/ was made with another laptop config: run `snakemake --cores 2 --configfile "
+        "workflow/presets/quick.yaml`, then `python -m bnnprobe.published`")
+    assert provenance["tables"] == list(TABLES)
+    assert all((PUBLISHED_DIR / name).stat().st_size > 0 for name in TABLES)
+
+
+@pytest.mark.parametrize("name", CROSSFIT)
+def test_no_best_lr_of_the_laptop_probes_is_at_an_edge(name):
+    table = pd.read_csv(PUBLISHED_DIR / name)
+    assert len(table) and "lr_undetermined" in table
+    edge = table[table["lr_undetermined"].astype(bool)]
+    assert edge.empty, f"{name}: best lr at an edge of the grid in\n{edge.head(10).to_string()}"
+    assert (table["crossfit_folds_at_edge"] == 0).all() and not table["best_lr_at_edge"].astype(bool).any()
+
+
+def test_no_tuned_training_lr_is_at_an_edge():
+    tuning = pd.read_csv(PUBLISHED_DIR / "training_lr.csv")
+    chosen = tuning[tuning["chosen"].astype(bool)]
+    assert len(chosen) and not chosen["at_edge"].astype(bool).any(), chosen[chosen["at_edge"].astype(bool)]
+
+
+@pytest.mark.parametrize("name", [*FINDINGS, "training_comparisons.csv"])
+def test_no_finding_of_the_laptop_run_is_undetermined_at_an_edge(name):
+    text = (PUBLISHED_DIR / name).read_text()
+    assert "undetermined: the best lr" not in text and "(edge)" not in text
