@@ -204,3 +204,18 @@ TRAINING_ONLY = sorted(n for n, f in FAMILIES.items() if f.training_only)
 def test_a_training_only_family_is_refused_where_a_probe_would_run_it(name, key, override):
     with pytest.raises(ConfigError, match=rf"key '{re.escape(key)}': '{EXAMPLES[name]}' trains only.*training.schedules"):
         load_config(REPO / "config.yaml", override(EXAMPLES[name]))
+
+
+def test_a_section_from_a_familys_options_is_in_the_schema_once():
+    from dataclasses import replace
+
+    from bnnprobe.config import read_schema
+
+    schema = read_schema()
+    derived = [f for f in FAMILIES.values() if f.options is not None]
+    assert derived  # at least one family's section comes from its options
+    for fam in derived:
+        assert schema["properties"][fam.section]["properties"] == fam.options
+    twice = {**FAMILIES, "cdg": replace(FAMILIES["cdg"], options={"eps": {"type": "number"}})}
+    with pytest.raises(ValueError, match="section 'cdg' is declared twice"):
+        read_schema(families=twice)

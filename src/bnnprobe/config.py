@@ -135,10 +135,23 @@ def deep_update(base: dict, overrides: Mapping) -> dict:
     return base
 
 
-def read_schema(schema_path: Path = SCHEMA_PATH) -> dict:
-    """The config schema, with what the registry declares filled in (the STE variants' names)."""
+def read_schema(schema_path: Path = SCHEMA_PATH, families=None) -> dict:
+    """The config schema, with what the registry declares filled in: the STE variants' names, and the
+    section of each family that declares its ``options`` (``families``: the registry's by default)."""
+    import copy
+
     schema = yaml.safe_load(Path(schema_path).read_text())
     schema["definitions"]["ste_variant"]["enum"] = list(STE_VARIANTS)
+    sections = schema["properties"]
+    for fam in (FAMILIES if families is None else families).values():
+        if fam.options is None:
+            continue
+        if fam.section in sections:
+            raise ValueError(f"config section {fam.section!r} is declared twice: in {schema_path} and by the "
+                             f"options of estimator family {fam.name!r} (keep one)")
+        sections[fam.section] = {"type": "object", "additionalProperties": False, "default": {},
+                                 "description": fam.options_doc or f"the options of the {fam.name} estimators",
+                                 "properties": copy.deepcopy(fam.options)}
     return schema
 
 

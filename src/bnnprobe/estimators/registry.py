@@ -12,8 +12,8 @@ job tracks (its module and what that imports), the GPU a rule asks for, and the 
 
 To add a family: write ``estimators/<module>.py`` with ``compute(problem, settings, seed_parts)``
 returning the loss gradient (or ``(gradient, extras)``), add an entry to :data:`FAMILIES` with a worked
-example of its cost counted by hand (:class:`Count`), and its section to
-``workflow/schemas/config.schema.yaml`` (``docs/architecture.md`` has the checklist). An
+example of its cost counted by hand (:class:`Count`) and its config section's keys (``options``: the
+config schema derives the section from them), and a test (``docs/architecture.md`` has the checklist). An
 optimiser of its own (``optimiser``) also has ``train_step``; one with no one-step gradient
 (``training_only``) is refused in the probes' estimator lists by the config check.
 """
@@ -98,10 +98,16 @@ class Family:
     # an optimiser with no one-step gradient: the config refuses it in the probes' estimator lists (its
     # compute is one training step's move, which the cost model times)
     training_only: bool = False
+    # its config section's keys as JSON-schema properties with their defaults, for a section the schema file
+    # does not hold: the schema derives the section from them (bnnprobe.config.read_schema)
+    options: dict | None = None
+    options_doc: str = ""  # what the section is, for the derived schema's description
 
     def __post_init__(self):
         if self.counted is None:
             raise ValueError(f"family {self.name} declares no worked example of its cost (counted=Count(...))")
+        if self.options is not None and not self.section:
+            raise ValueError(f"family {self.name} declares options but no config section to hold them")
         if self.training_only and (not self.optimiser or self.knob):
             raise ValueError(f"family {self.name}: a training-only family is an optimiser without a study axis")
 
@@ -185,7 +191,14 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            loss_evals=lambda s, n: s["proposals"] + 1,
            example="metropolis-8", section="metropolis", count="proposals", pairs=False, stochastic=True,
            optimiser=True, training_only=True,
-           counted=Count("metropolis-8", 7, 9)),
+           counted=Count("metropolis-8", 7, 9),
+           options={"sigma": {"type": "number", "exclusiveMinimum": 0, "default": 0.01,
+                              "description": "the proposal's initial standard deviation"},
+                    "sigma_half_life": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 1000,
+                                        "description": "steps over which the proposal width halves (the "
+                                                       "temperature falls by 4); null keeps both constant"}},
+           options_doc="metropolis-<K>, training only: K random-walk Metropolis moves a step, proposal width "
+                       "sigma_t = sigma 2^(-t / sigma_half_life), temperature T_t = sigma_t^2 / (2 lr)"),
     Family("smoothed", r"smoothed", "smoothed",
            settings=lambda name, sigma, config: {"sigma": sigma},
            loss_evals=lambda s, n: n + 1,  # computed from the flips like exact CDG, at about its cost
