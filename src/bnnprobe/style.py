@@ -87,14 +87,14 @@ def estimator_style(name: str) -> dict:
 
 
 def schedule_style(schedule: str) -> dict:
-    """A training schedule's style, for curves of many points: a single estimator's colour, solid, no
-    markers; a switch ``A>B`` takes B's colour, dashed and thinner, with B's marker (hollow) every tenth of
+    """A training schedule's style, for curves of many points: a single estimator's colour and line style
+    (the STE variants, shades of one hue, differ in both), no markers; a switch ``A>B`` takes B's colour, dashed and thinner, with B's marker (hollow) every tenth of
     the line, so that a switch to one STE stays apart from that STE's own run of the same hue; the restart
     ``A>A`` is A's colour, dotted, with hollow circles."""
     first, _, then = schedule.partition(">")
     if not then:
         style = estimator_style(first)
-        style.update(linestyle="-", marker=None)
+        style.update(marker=None)
         return style
     style = estimator_style(then)
     style.update(linestyle="--", linewidth=1.1, zorder=3, markerfacecolor="white", markevery=0.1, markersize=3.5)

@@ -118,10 +118,10 @@ def _differences(ax, frame: pd.DataFrame) -> None:
     drawn = [0.0]
     for schedule, at in switch_differences(frame).groupby("schedule", sort=True):
         line = _line(schedule)
-        ax.plot(at["step"], at["mean"], label=schedule, **line)
-        band = at[at["n"] >= 2]
+        band = at[at["n"] >= 2]  # one seed left is no mean over seeds
+        ax.plot(band["step"], band["mean"], label=schedule, **line)
         ax.fill_between(band["step"], band["low"], band["high"], color=line["color"], alpha=0.15, linewidth=0)
-        drawn += list(at["mean"]) + list(band["low"]) + list(band["high"])
+        drawn += list(band["mean"]) + list(band["low"]) + list(band["high"])
     ax.axhline(0.0, color="#444444", linewidth=0.7, zorder=1)
     style.fit_limits(ax, drawn)
 
