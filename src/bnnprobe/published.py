@@ -25,14 +25,15 @@ REPO = REPO_CONFIG.parent
 LAPTOP_PRESET = REPO / "workflow" / "presets" / "quick.yaml"
 PUBLISHED_DIR = REPO / "docs" / "laptop"
 # every findings file, and the tables that say where each best lr sits in what was tried
-TABLES = ("findings_probe.md", "findings_training.md", "probe_best.csv", "probe_crossfit.csv",
-          "layerprobe_crossfit.csv", "training_probe_crossfit.csv", "training_lr.csv", "training_runs.csv",
-          "training_comparisons.csv", "finetune.md")
+TABLES = ("findings_probe.md", "findings_training.md", "probe_best.csv", "probe_crossfit.csv", "layerprobe_best.csv",
+          "layerprobe_crossfit.csv", "training_probe_best.csv", "training_probe_crossfit.csv", "training_lr.csv",
+          "training_runs.csv", "training_comparisons.csv", "finetune.md")
 
 
-def laptop_config() -> dict:
-    """The checked config of the laptop preset (config.yaml, then the preset), as the workflow runs it."""
-    return assemble_config([REPO_CONFIG, LAPTOP_PRESET])
+def laptop_config(root: Path = REPO) -> dict:
+    """The checked config of the laptop preset of the checkout at ``root`` (its config.yaml, then its preset),
+    as the workflow runs it."""
+    return assemble_config([root / "config.yaml", root / LAPTOP_PRESET.relative_to(REPO)])
 
 
 def config_digest(config: dict) -> str:
@@ -40,9 +41,9 @@ def config_digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _commit() -> str:
+def _commit(root: Path) -> str:
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -59,16 +60,20 @@ def _machine() -> str:
 
 
 def publish(tables: Path, to: Path = PUBLISHED_DIR) -> Path:
-    """Copy :data:`TABLES` from a finished laptop run's ``tables`` folder to ``to`` with their provenance."""
+    """Copy :data:`TABLES` from a finished laptop run's ``tables`` folder (``<checkout>/results/tables``) to
+    ``to`` with their provenance: that checkout's commit and the digest of its laptop config."""
     import yaml
 
+    root = tables.resolve().parents[1]
+    if not (root / "config.yaml").is_file():
+        raise FileNotFoundError(f"{tables} is not the results/tables folder of a checkout (no {root / 'config.yaml'})")
     missing = [name for name in TABLES if not (tables / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{tables} lacks {', '.join(missing)}: run the laptop preset to the end first")
     to.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
         shutil.copyfile(tables / name, to / name)
-    provenance = {"config_digest": config_digest(laptop_config()), "commit": _commit(),
+    provenance = {"config_digest": config_digest(laptop_config(root)), "commit": _commit(root),
                   "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": _machine(),
                   "command": "snakemake --cores 2 --configfile workflow/presets/quick.yaml", "tables": list(TABLES)}
     (to / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
