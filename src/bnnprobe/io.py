@@ -156,3 +156,16 @@ def save_figure(fig, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=DPI, bbox_inches="tight", pad_inches=0.02,
                     metadata={"Software": None} if str(path).endswith(".png") else None)
+
+
+def cpu_model() -> str:
+    """This machine's processor model (``/proc/cpuinfo``), or what Python's platform module knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import REPO_CONFIG, assemble_config
+from .io import cpu_model
 
 REPO = REPO_CONFIG.parent
 LAPTOP_PRESET = REPO / "workflow" / "presets" / "quick.yaml"
@@ -49,16 +49,6 @@ def _commit(root: Path) -> str:
         return "unknown"
 
 
-def _machine() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def publish(tables: Path, to: Path = PUBLISHED_DIR) -> Path:
     """Copy :data:`TABLES` from a finished laptop run's ``tables`` folder (``<checkout>/results/tables``) to
     ``to`` with their provenance: that checkout's commit and the digest of its laptop config."""
@@ -74,7 +64,7 @@ def publish(tables: Path, to: Path = PUBLISHED_DIR) -> Path:
     for name in TABLES:
         shutil.copyfile(tables / name, to / name)
     provenance = {"config_digest": config_digest(laptop_config(root)), "commit": _commit(root),
-                  "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": _machine(),
+                  "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": cpu_model(),
                   "command": "snakemake --cores 2 --configfile workflow/presets/quick.yaml", "tables": list(TABLES)}
     (to / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
     return to

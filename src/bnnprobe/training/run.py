@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import platform
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from ..device import Compute
+from ..io import cpu_model
 from .columns import RUN_COLUMNS
 from .trainer import TrainingResult, TrainingSpec, phase_snapshots, train_student
 from .tuning import chosen_lr, read_tuning
@@ -31,15 +31,7 @@ def learning_rates(estimators: list[str], dim: int, lr, tuning_tables: list[str 
 
 def machine_name(device: torch.device) -> str:
     """The processor or GPU that ran a job (wall times are labelled with it)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
 
 
 def run_record(spec: TrainingSpec, result: TrainingResult, val_noise: float, machine: str) -> tuple[pd.DataFrame, dict]:
