@@ -343,8 +343,8 @@ class StudentTrainer:
         state = copy.copy(self.state)
         state.stopping, state.snapshots = undecided, {k: v for k, v in state.snapshots.items() if k == "init"}
         state.trajectory, state.trajectory_every, state.handoff = [], 1, None
-        self.state.handoff = {"spec": self.spec.as_dict(), "estimator": self.stopping.segments[0].estimator,
-                              "settings": copy.deepcopy(self.settings[self.stopping.segments[0].estimator]),
+        self.state.handoff = {"spec": self.spec.as_dict(),
+                              "settings": copy.deepcopy(self.settings[self.schedule.first]),
                               "theta": self.theta.detach().clone(),
                               "optimiser": copy.deepcopy(self.optimisers[0].state_dict()),
                               "state": copy.deepcopy(asdict(state))}
