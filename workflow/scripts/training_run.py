@@ -38,4 +38,4 @@ for spec_dict, curve_path, snapshot_path, handoff_path in zip(specs, job.curves,
     curve, snapshots = run_record(spec, result, trainer.validation_noise(), machine_name(compute.device))
     save_torch(snapshots, snapshot_path)
     save_csv(curve, curve_path)
-    checkpoint.unlink()
+    checkpoint.unlink(missing_ok=True)  # none was written when the run took over at its last evaluation
