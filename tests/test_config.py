@@ -102,6 +102,12 @@ def test_number_mistakes_say_what_to_write():
         validate_config(broken(_set(["nes", "sigma"], "1e-3")))
     with pytest.raises(ConfigError, match=r"whole number: 1000000000"):
         validate_config(broken(_set(["probe", "batch_size"], 1.0e9)))
+    # a quoted whole number is not an exponent mistake
+    with pytest.raises(ConfigError, match=r"'2' is quoted, so YAML reads it as a string: write 2 without quotes"):
+        validate_config(broken(_set(["probe", "batch_size"], "2")))
+    # "auto" or a number: the number branch's advice, not only the word's
+    with pytest.raises(ConfigError, match=r"'training.lr'.*not one of \['auto'\].*YAML 1.1 reads '1e-3'.*1\.0e-03"):
+        validate_config(broken(_set(["training", "lr"], "1e-3")))
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
@@ -158,6 +164,8 @@ BAD_SCHEDULES = [
     ("ste-vanila>nes-50", "'ste-vanila' is not an estimator"),
     ("ste-vanilla>", "empty side"),
     ("ste-vanilla>adam", "'adam' is not an estimator"),
+    # an instance name where a schedule reads the estimator's name: say so, not "did you mean nes-50001"
+    ("nes-500_sigma0.1", r"write the estimator alone, 'nes-500': here its sigma is the first value"),
 ]
 
 
@@ -407,6 +415,15 @@ def test_snakemake_refuses_a_bad_config_with_the_check_commands_message(tmp_path
         expected = SNAKEMAKES_OWN if re.search(r"is empty|not a mapping", message) else message
         assert run.returncode != 0 and expected in output, (message, output[-2000:])
     assert not (tmp_path / "work" / "results").exists()
+
+
+def test_a_dotted_override_is_told_how_to_set_a_nested_key(capsys):
+    """Snakemake's --config takes top-level keys; probe.batch_size=100 is refused with the spelling it reads."""
+    from bnnprobe.config import main
+
+    assert main(["--config", "training.plateau.patience=3"]) == 1
+    assert "--config 'training={plateau: {patience: 3}}'" in capsys.readouterr().err
+    assert main(["--config", "training={plateau: {patience: 3}}"]) == 0  # and that spelling is accepted
 
 
 def test_the_check_command_names_a_file_it_cannot_read(tmp_path, capsys):

@@ -101,5 +101,5 @@ def test_a_full_disk_is_reported_as_such(tmp_path):
     """/dev/full answers every write with ENOSPC, as a full file system does."""
     from bnnprobe.io import DiskFullError, write_bytes
 
-    with pytest.raises(DiskFullError, match=r"no space left on the device while writing results/x\.pt"):
+    with pytest.raises(DiskFullError, match=r"no space left on the device while writing results/x\.pt \(100\.0 kB\)"):
         write_bytes("/dev/full", b"\0" * 100_000, name="results/x.pt")

@@ -54,18 +54,26 @@ def _looks_like_number(value) -> bool:
         return False
 
 
+def _number_advice(value: str) -> str:
+    """How to write the number YAML read as the string ``value``."""
+    if "e" in value.lower():  # YAML 1.1 reads 1e-3 as a string: it wants a dot and a signed exponent
+        return (f"YAML 1.1 reads {value!r} as a string: write a number with a dot and a signed exponent, "
+                f"e.g. {float(value):.1e}")
+    return f"{value!r} is quoted, so YAML reads it as a string: write {value} without quotes"
+
+
 def _hint(err) -> str:
     """What to write instead, for the two number mistakes YAML makes easy."""
     if err.validator == "anyOf":  # a number or a list of numbers: the number branch says what to write
         return next((hint for hint in map(_hint, err.context) if hint), "")
     value, expected = err.instance, err.validator_value
+    if err.validator == "enum" and isinstance(value, str) and _looks_like_number(value):
+        return f" ({_number_advice(value)})"  # e.g. lr: "auto" or a number
     if err.validator != "type" or isinstance(value, bool):
         return ""
     expected = expected if isinstance(expected, list) else [expected]
     if isinstance(value, str) and _looks_like_number(value) and {"number", "integer"} & set(expected):
-        fixed = f"{float(value):.1e}" if "e" in value.lower() else value
-        return (f" (YAML 1.1 reads {value!r} as a string: write a number with a dot and a signed exponent, "
-                f"e.g. {fixed})")
+        return f" ({_number_advice(value)})"
     if isinstance(value, float) and "integer" in expected and value.is_integer():
         return f" (write it as a whole number: {int(value)})"
     return ""
@@ -402,7 +410,16 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 overrides = parse_config(args.config)
             except ValueError as exc:
-                raise ConfigError(str(exc)) from None
+                dotted = next((item for item in args.config if "." in item.partition("=")[0]), None)
+                hint = ""
+                if dotted:  # probe.batch_size=100: Snakemake's keys are top-level, nested values are YAML
+                    key, _, value = dotted.partition("=")
+                    head, _, rest = key.partition(".")
+                    nested = value
+                    for part in reversed(rest.split(".")):
+                        nested = f"{{{part}: {nested}}}"
+                    hint = f" (a nested key is set as its section: --config '{head}={nested}')"
+                raise ConfigError(f"{exc}{hint}") from None
         assemble_config(files, overrides)
     except ConfigError as error:
         print(error, file=sys.stderr)

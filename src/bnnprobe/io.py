@@ -7,6 +7,7 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
@@ -88,6 +89,11 @@ def _feed(digest, obj) -> None:
         digest.update(f"{type(obj).__name__}:{obj!r}|".encode())
 
 
+def _size(n: int) -> str:
+    """``n`` bytes the way a person reads them: 512 bytes, 3.4 kB, 12.0 MB."""
+    return f"{n} bytes" if n < 1000 else f"{n / 1e3:.1f} kB" if n < 1e6 else f"{n / 1e6:.1f} MB"
+
+
 def write_bytes(path, data, name=None) -> None:
     """Write ``data`` to ``path``; a full disk is reported as such, naming the result (``name``)."""
     try:
@@ -96,7 +102,7 @@ def write_bytes(path, data, name=None) -> None:
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(exc.errno, f"no space left on the device while writing {name or path} "
-                                f"({len(data) / 1e6:.1f} MB): free some space and run again; nothing partial "
+                                f"({_size(len(data))}): free some space and run again; nothing partial "
                                 "was kept") from None
         raise
 
@@ -136,6 +142,27 @@ def load_torch(path, map_location="cpu"):
         raise UnreadableFileError(f"{path} was changed after it was written: its content no longer matches the "
                                   f"checksum written with it; {remake_advice(path)}")
     return saved["content"]
+
+
+def load_checkpoint(path, matches, map_location="cpu"):
+    """The checkpoint at ``path`` to resume from, or None to start over.
+
+    A checkpoint holds no result, only the time a killed job had spent: one that is damaged, or that
+    ``matches(saved)`` says was made for other settings (a config changed since the job was killed), is
+    deleted with a warning naming it and why, and the job starts from the beginning."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        saved = load_torch(path, map_location=map_location)
+        reason = None if matches(saved) else "it was made with other settings than this job's"
+    except UnreadableFileError as exc:
+        saved, reason = None, str(exc).split(";")[0]
+    if reason is None:
+        return saved
+    logging.getLogger(__name__).warning("discarding the checkpoint %s (%s): starting over", path, reason)
+    path.unlink()
+    return None
 
 
 def save_csv(frame, path) -> None:

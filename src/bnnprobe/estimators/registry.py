@@ -226,6 +226,11 @@ def _names(fam: Family, number: str) -> list[str]:
 
 def suggestion(text: str) -> str:
     """``" (did you mean 'ste-vanilla'?)"`` for a misspelled name, or ``""``."""
+    head, _, knob = str(text).partition("_")
+    if knob and any(pattern.match(head) for pattern, _ in _FAMILY_PATTERNS):
+        # an instance name where only an estimator's name is read: its knob comes from the family's section
+        return (f" (write the estimator alone, {head!r}: here its {family_of(head).knob or 'setting'} is the "
+                f"first value of its section's list, the reference)")
     number = "".join(re.findall(r"[0-9]", text)) or "500"
     known = [name for fam in FAMILIES.values() for name in _names(fam, number)]
     close = difflib.get_close_matches(text, known, n=1, cutoff=0.6)
