@@ -63,12 +63,16 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "b.csv").exists()
     assert checkpoint_epoch(tmp_path / "b.pt") == 2
+    (tmp_path / "c.pt").write_bytes((tmp_path / "b.pt").read_bytes()[:300])  # a checkpoint cut short
+    restarted = run([tmp_path / "c.pt", tmp_path / "c.csv"])
+    assert restarted.returncode == 0 and f"discarding the checkpoint {tmp_path / 'c.pt'}" in restarted.stderr
     resumed = run([tmp_path / "b.pt", tmp_path / "b.csv"])
     assert resumed.returncode == 0, resumed.stderr
     a = pd.read_csv(tmp_path / "a.csv").drop(columns="seconds")
     b = pd.read_csv(tmp_path / "b.csv").drop(columns="seconds")
     assert list(a.epoch) == [1, 2, 3, 4, 5]
     pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, pd.read_csv(tmp_path / "c.csv").drop(columns="seconds"))  # from the start
     assert a.train_acc.iloc[-1] > 0.2 and a.train_loss.iloc[-1] < a.train_loss.iloc[0]  # above chance (0.1), learning
 
 

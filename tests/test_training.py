@@ -280,6 +280,25 @@ def test_killed_run_resumes_to_the_same_curve(tmp_path, monkeypatch):
     assert straight.events == resumed.events
 
 
+@pytest.mark.parametrize("damage", ["truncated", "other settings"])
+def test_a_damaged_or_foreign_checkpoint_is_discarded_and_the_run_starts_over(tmp_path, damage, caplog):
+    """A checkpoint holds no result: a truncated one, or one a run with other settings left, is deleted with a
+    warning naming it, and the run ends exactly as one that never had a checkpoint."""
+    s = spec("ste-vanilla", lrs=(0.05,), steps=6)
+    straight = train_student(s, SETTINGS, None, CPU64)
+    path = tmp_path / "checkpoint.pt"
+    other = spec("ste-vanilla", lrs=(0.07,), steps=6)
+    StudentTrainer(other, SETTINGS, CPU64).save(path)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    with caplog.at_level("WARNING"):
+        resumed = train_student(s, SETTINGS, path, CPU64)
+    assert f"discarding the checkpoint {path}" in caplog.text
+    assert ("other settings" if damage == "other settings" else "cannot read") in caplog.text
+    pd.testing.assert_frame_equal(straight.curve.drop(columns="seconds"), resumed.curve.drop(columns="seconds"))
+    torch.testing.assert_close(straight.snapshots["end"]["theta"], resumed.snapshots["end"]["theta"], rtol=0, atol=0)
+
+
 def test_a_diverging_run_stops_with_a_message():
     s = spec(lrs=(1e308,), steps=4, eval_every=1)
     with pytest.raises(NonFiniteLossError, match="lower the learning rate"):

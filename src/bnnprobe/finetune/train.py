@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..io import load_torch, save_torch
+from ..io import load_checkpoint, save_torch
 from ..seeding import generator
 
 log = logging.getLogger(__name__)
@@ -120,11 +120,8 @@ def train(model: torch.nn.Module, data: dict, settings: TrainSettings, checkpoin
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=settings.epochs)
                  if settings.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(optimiser, lambda _: 1.0))
     rows, first_epoch = [], 1
-    if checkpoint.exists():
-        state = load_torch(checkpoint, map_location=device)
-        if state["settings"] != asdict(settings):
-            raise ValueError(f"checkpoint {checkpoint} was made with other settings {state['settings']}; "
-                             "delete it to start over")
+    state = load_checkpoint(checkpoint, lambda c: c["settings"] == asdict(settings), map_location=device)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])

@@ -57,7 +57,7 @@ import torch
 from ..device import Compute
 from ..estimators import estimate, family_module
 from ..estimators.registry import family_of
-from ..io import load_torch, save_torch
+from ..io import load_checkpoint, save_torch
 from ..mlp.network import MLPSpec, pack, unpack
 from ..mlp.problem import MLPBatchProblem, MLPProbe
 from ..probes import PHASES
@@ -253,11 +253,9 @@ class StudentTrainer:
                     "optimisers": [o.state_dict() for o in self.optimisers], "state": asdict(self.state)}, path)
 
     def resume(self, path: Path) -> bool:
-        if not path.exists():
+        saved = load_checkpoint(path, lambda c: c["spec"] == self.spec.as_dict() and c["settings"] == self.settings)
+        if saved is None:
             return False
-        saved = load_torch(path)
-        if saved["spec"] != self.spec.as_dict() or saved["settings"] != self.settings:
-            raise ValueError(f"checkpoint {path} was made with other settings; delete it to start over")
         with torch.no_grad():
             self.theta.copy_(saved["theta"])
         for optimiser, state in zip(self.optimisers, saved["optimisers"], strict=True):
