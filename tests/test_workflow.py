@@ -281,39 +281,57 @@ def test_second_run_has_nothing_to_do(done):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_a_deleted_intermediate_file_is_remade_when_named(done):
+def remake_missing_command(repo: Path) -> str:
+    """docs/cluster.md's command that remakes deleted intermediate files, for this copy's config."""
+    text = (REPO / "docs" / "cluster.md").read_text().split("<!-- remake-missing -->")[1]
+    command = re.search(r"```bash\n(.+?)\n```", text, flags=re.S).group(1)
+    assert command.count("workflow/presets/quick.yaml") == 2
+    return (command.replace("workflow/presets/quick.yaml", "tiny.yaml")
+            .replace("snakemake ", f"{sys.executable} -m snakemake "))
+
+
+def test_deleted_intermediate_files_are_remade_by_the_documented_command(done):
+    """A plain run does not remake an intermediate file while what was computed from it is up to date; the
+    command of docs/cluster.md does, with its content unchanged, and what is computed from it."""
     sweep = "results/probe/sweeps/coarse/cdg_eps0.01/dim2.csv"
-    kept = (done / sweep).read_bytes()
-    (done / sweep).unlink()
-    before = mtimes(done)
-    result = snakemake(done, current_config(done), sweep)
+    curve = "results/training/runs/cdg/dim3/seed1/curve.csv"
+    kept = {path: pd.read_csv(done / path).drop(columns="seconds", errors="ignore") for path in (sweep, curve)}
+    for path in kept:
+        (done / path).unlink()
+    assert "Nothing to be done" in snakemake(done, current_config(done), "--dry-run").stdout
+    result = subprocess.run(remake_missing_command(done), shell=True, cwd=done, capture_output=True, text=True,
+                            timeout=900, executable="/bin/bash")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (done / sweep).read_bytes() == kept  # deterministic: the same rows again
-    after = mtimes(done)
-    # only the other outputs of the same job (CDG's sweeps of every dim) are written again
-    rewritten = {p for p in before if after[p] != before[p]}
-    assert rewritten and all(p.startswith(("results/probe/sweeps/", "results/probe/fine_grids/"))
-                             and "/cdg_eps0.01/" in p for p in rewritten), rewritten
+    for path, table in kept.items():  # deterministic: the same rows again
+        pd.testing.assert_frame_equal(pd.read_csv(done / path).drop(columns="seconds", errors="ignore"), table)
+    assert "Nothing to be done" in snakemake(done, current_config(done), "--dry-run").stdout
 
 
-def test_a_changed_record_is_refused_and_the_advised_command_remakes_it(done):
-    """One bit of one gradient flipped inside a record that stays a valid file: the job reading it stops
-    naming the file, and the command the message gives remakes the record and everything made from it."""
+def test_damaged_records_are_refused_and_the_advised_command_remakes_them(done):
+    """One bit of one gradient flipped inside a record that stays a valid file, and a finetuned model cut
+    short: each job reading one stops naming its file, and the command each message gives (both paths in one
+    --forcerun) remakes them and everything made from them."""
     record = "results/probe/gradients/nes-10_sigma0.01/dim3/seed1.pt"
+    model = Plan.from_config(load_config(REPO / "config.yaml", done / "tiny.yaml")).finetuned_model(RUN_IDS[0])
     sweep = done / "results/probe/sweeps/coarse/nes-10_sigma0.01/dim3.csv"
     kept = pd.read_csv(sweep).drop(columns="seconds")
     data = bytearray((done / record).read_bytes())
     at = bytes(data).index(load_torch(done / record)["gradients"][1, 5].numpy().tobytes())
     data[at] ^= 0x10
     (done / record).write_bytes(bytes(data))
-    failed = snakemake(done, current_config(done))
+    stat = (done / model).stat()
+    (done / model).write_bytes((done / model).read_bytes()[:1000])
+    os.utime(done / model, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # damaged in place: nothing looks newer
+    failed = snakemake(done, current_config(done), "--keep-going", "--forcerun", "layerprobe_gradients")
+    output = failed.stdout + failed.stderr
     assert failed.returncode != 0
-    message = re.search(r"\S*seed1\.pt was changed after it was written.*?--forcerun (\S+)",
-                        failed.stdout + failed.stderr)
-    assert message and message.group(1) == record, (failed.stdout + failed.stderr)[-3000:]
-    remade = snakemake(done, current_config(done), "--forcerun", message.group(1))
+    changed = re.search(r"\S*seed1\.pt was changed after it was written.*?--forcerun (\S+)", output)
+    cut = re.search(r"cannot read \S*model\.pt \(\w+\): the file is damaged.*?--forcerun (\S+)", output)
+    assert changed and changed.group(1) == record, output[-3000:]
+    assert cut and cut.group(1) == model, output[-3000:]
+    remade = snakemake(done, current_config(done), "--forcerun", changed.group(1), cut.group(1))
     assert remade.returncode == 0, remade.stderr[-3000:]
-    load_torch(done / record)  # its checksum holds again
+    load_torch(done / record), load_torch(done / model)  # their checksums hold again
     pd.testing.assert_frame_equal(pd.read_csv(sweep).drop(columns="seconds"), kept)
     assert "Nothing to be done" in snakemake(done, current_config(done), "--dry-run").stdout
 
@@ -371,8 +389,24 @@ def test_changing_one_sigma_value_runs_only_that_values_jobs(done):
     assert set(record["extras"]) == {"loss_grad_sigma", "natural_loss_grad_mu", "natural_loss_grad_sigma"}
 
 
+def planned_changes(repo: Path, config: dict) -> tuple[set, set]:
+    """What a run with ``config`` would write (Snakemake's dry run; the copy's config is then put back): the
+    result files it would write again, and the new ones."""
+    kept = current_config(repo)
+    try:
+        result = snakemake(repo, config, "--dry-run")
+    finally:
+        (repo / "tiny.yaml").write_text(yaml.safe_dump(kept))
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = {p for line in re.findall(r"^    output: (.+)$", result.stdout, flags=re.M) for p in line.split(", ")}
+    existing = set(mtimes(repo))
+    return planned & existing, planned - existing
+
+
 def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
-    rewritten, created = changes(done, {**current_config(done), "nes": {"sigma": [0.02, 0.2]}})
+    """(A dry run: the run itself is the previous test's kind; this one is about which jobs re-run.)"""
+    config = {**current_config(done), "nes": {"sigma": [0.02, 0.2]}}
+    rewritten, created = planned_changes(done, config)
     gradients = {p for p in rewritten if "/gradients/" in p}
     # the layer probe and the probe along training run NES (and the latter the smoothed gradient) at the
     # reference sigma, in place
@@ -395,8 +429,11 @@ def test_changing_the_reference_sigma_reruns_the_studies_that_use_it(done):
                          for e in ("cdg", "nes-10", "ste-vanilla", "smoothed") for d in (2, 3) for ph in PROBED})
     assert not any("/training/runs/" in p for p in rewritten)  # no training schedule of the tiny config uses NES
     assert not any("/finetune/" in p for p in rewritten)  # the finetunes do not depend on NES
-    record = load_torch(done / f"results/layerprobe/gradients/{RUN_IDS[0]}/nes-10/seed0.pt")
-    assert record["settings"]["sigma"] == 0.02
+    # the layer probe's NES job those records come from runs at the new reference sigma (its job is its params)
+    (tiny := done / "changed.yaml").write_text(yaml.safe_dump(config))
+    layer_job = Plan.from_config(load_config(REPO / "config.yaml", tiny)).jobs("layer")["nes-10"]
+    assert layer_job.settings["sigma"] == 0.02
+    assert f"results/layerprobe/gradients/{RUN_IDS[0]}/nes-10/seed0.pt" in layer_job.records
 
 
 PROBED = tuple(PHASES)  # the phases the probe along training computes
@@ -447,10 +484,12 @@ def test_editing_a_library_module_reruns_the_jobs_that_use_it(done):
 
 
 @functools.lru_cache(maxsize=None)
-def modules_loaded_by(estimator: str) -> set:
-    """The estimator modules Python loads to run ``estimator`` once (the independent account of its code)."""
+def modules_loaded_by(names: tuple) -> dict:
+    """Estimator name -> the estimator modules Python loads to run it once (the independent account of its
+    code): one process, each estimator run with every estimator module it did not need beforehand unloaded,
+    so that each imports its modules afresh."""
     code = textwrap.dedent(f"""
-        import sys
+        import json, sys
         sys.path.insert(0, {str(REPO / "src")!r})
         from bnnprobe.config import load_config
         from bnnprobe.estimators import estimate
@@ -458,32 +497,70 @@ def modules_loaded_by(estimator: str) -> set:
         from bnnprobe.naming import settings_for
         config = load_config({str(REPO / "config.yaml")!r}, {str(REPO / ".test" / "config.yaml")!r})
         problem = MLPProbe(MLPSpec(dim=2, seed=0, batch_size=64, num_batches=1)).batch(0)
-        estimate({estimator!r}, problem, settings_for({estimator!r}, config), (0,))
-        print(sorted(m for m in sys.modules if m.startswith("bnnprobe.estimators.")))
+        base = {{m for m in sys.modules if m.startswith("bnnprobe.estimators.")}}
+        loaded = {{}}
+        for name in {names!r}:
+            for module in [m for m in sys.modules if m.startswith("bnnprobe.estimators.") and m not in base]:
+                del sys.modules[module]
+            estimate(name, problem, settings_for(name, config), (0,))
+            loaded[name] = sorted(m for m in sys.modules if m.startswith("bnnprobe.estimators."))
+        print(json.dumps(loaded))
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    return {m.rsplit(".", 1)[1] + ".py" for m in eval(result.stdout)}
+    return {name: {m.rsplit(".", 1)[1] + ".py" for m in modules}
+            for name, modules in json.loads(result.stdout.splitlines()[-1]).items()}
+
+
+@pytest.fixture(scope="module")
+def every_job(done):
+    """Every job of the tiny config's DAG as (inputs, outputs), from one dry run that plans them all, and the
+    plan of that config."""
+    result = snakemake(done, current_config(done), "--dry-run", "--forceall")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = []
+    for block in re.split(r"\n(?=\S*rule \w+:)", result.stdout):
+        outputs = re.search(r"^    output: (.+)$", block, flags=re.M)
+        inputs = re.search(r"^    input: (.+)$", block, flags=re.M)
+        if outputs:
+            jobs.append((set(inputs.group(1).split(", ")) if inputs else set(), set(outputs.group(1).split(", "))))
+    assert len(jobs) > 50
+    return jobs, Plan.from_config(load_config(REPO / "config.yaml", done / "tiny.yaml"))
+
+
+def rerun_by_editing(jobs: list, path: str) -> set:
+    """The outputs Snakemake re-makes once the file at ``path`` (an input) is newer than the outputs: the jobs
+    that read it, then every job that reads what one of them writes."""
+    stale, rewritten = {path}, set()
+    while True:
+        more = {o for inputs, outputs in jobs if inputs & stale for o in outputs} - rewritten
+        if not more:
+            return rewritten
+        rewritten |= more
+        stale = more
 
 
 ESTIMATOR_MODULES = sorted(p.name for p in (REPO / "src/bnnprobe/estimators").glob("*.py")
                            if p.name not in ("__init__.py", "registry.py"))
 
 
-@pytest.mark.parametrize("module", ESTIMATOR_MODULES)
-def test_editing_an_estimator_module_reruns_exactly_the_jobs_that_load_it(done, module):
-    """A dry run after editing one module of an estimator family lists exactly the MLP probe gradient jobs and
-    the training runs of the estimators that load it (checked against what Python loads, not the tracking
-    code). The tiny config runs every family, so no module's set is empty."""
-    outputs = planned_after_editing(done, f"estimators/{module}")
-    planned = {p.split("/")[3] for p in outputs if p.startswith("results/probe/gradients/")}
-    runs = {p.split("/")[3] for p in outputs if p.startswith("results/training/runs/")}
-    plan = Plan.from_config(load_config(REPO / "config.yaml", done / "tiny.yaml"))
-    expected = {i.label for i in plan.mlp_instances if module in modules_loaded_by(i.name)}
-    expected_runs = {slug for slug, job in plan.training.items()
-                     if any(module in modules_loaded_by(name) for name in job.estimators)}
-    assert planned == expected and runs == expected_runs, module
-    assert expected or expected_runs, f"the tiny config runs nothing that loads {module}"
+def test_editing_an_estimator_module_reruns_exactly_the_jobs_that_load_it(every_job):
+    """For every estimator family's module, the jobs whose inputs it is (with what reads their outputs) are
+    exactly the MLP probe gradient jobs and the training runs of the estimators that load it (checked against
+    what Python loads, not the tracking code). The tiny config runs every family, so no module's set is empty.
+    (A real edit and dry run is checked for ste.py above.)"""
+    jobs, plan = every_job
+    loaded = modules_loaded_by(tuple(sorted({i.name for i in plan.mlp_instances}
+                                            | {n for job in plan.training.values() for n in job.estimators})))
+    for module in ESTIMATOR_MODULES:
+        outputs = rerun_by_editing(jobs, f"src/bnnprobe/estimators/{module}")
+        planned = {p.split("/")[3] for p in outputs if p.startswith("results/probe/gradients/")}
+        runs = {p.split("/")[3] for p in outputs if p.startswith("results/training/runs/")}
+        expected = {i.label for i in plan.mlp_instances if module in loaded[i.name]}
+        expected_runs = {slug for slug, job in plan.training.items()
+                         if any(module in loaded[name] for name in job.estimators)}
+        assert planned == expected and runs == expected_runs, module
+        assert expected or expected_runs, f"the tiny config runs nothing that loads {module}"
 
 
 def test_editing_figures_redraws_exactly_the_figures_drawn_with_it(done):
