@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bnnprobe.config import load_config
+from bnnprobe.config import assemble_config, load_config
 from bnnprobe.cost import cost_table, project
 from conftest import REPO
 
@@ -30,17 +30,69 @@ def fake_rates(config):
             "resnet": {w: {"train": 1e-4 * w, "eval": 3e-5 * w, "layer_copy": 1e-5 * w} for w in widths}}
 
 
-@pytest.mark.parametrize("preset", [".test/config.yaml", "workflow/presets/quick.yaml", None])
+MANY_SEEDS = "probe: {seeds: [%s]}\ntraining: {seeds: [%s]}\n" % (
+    ", ".join(map(str, range(100))), ", ".join(map(str, range(30))))
+
+
+@pytest.mark.parametrize("preset", [".test/config.yaml", "workflow/presets/quick.yaml", None, "many seeds"])
 def test_job_counts_are_the_workflows(preset, tmp_path):
-    config = load_config(REPO / "config.yaml", REPO / preset if preset else None)
+    """The cost command counts each stage's jobs from the plan the workflow runs: the same numbers as
+    Snakemake's dry run, for the tiny, laptop and paper configs and the laptop one with 100 probe and 30
+    training seeds."""
+    files = [REPO / preset] if preset not in (None, "many seeds") else []
+    if preset == "many seeds":
+        (many := tmp_path / "many.yaml").write_text(MANY_SEEDS)
+        files = [REPO / "workflow" / "presets" / "quick.yaml", many]
+    config = assemble_config([REPO / "config.yaml", *files], {})
     stages = project(config, fake_rates(config))
     cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", "-s", str(REPO / "Snakefile"),
-           "--directory", str(tmp_path)] + (["--configfile", str(REPO / preset)] if preset else [])
+           "--directory", str(tmp_path / "work")] + (["--configfile", *map(str, files)] if files else [])
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     counts = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M)}
     for stage, rules in STAGES.items():
         assert stages[stage]["jobs"] == sum(counts.get(r, 0) for r in rules), stage
+
+
+def test_the_projection_says_what_each_job_asks_for_and_warns_when_far_above_the_laptop_run():
+    from bnnprobe.cost import LARGE_VS_LAPTOP, size_warning
+    from bnnprobe.plan import job_mem_mb
+
+    config = load_config(REPO / "config.yaml", REPO / "workflow" / "presets" / "quick.yaml")
+    stages = project(config, fake_rates(config))
+    # a probe job: 1.5 x (a 1024 MB process + 1.5 x the 16 MB CPU block + 12 float64 copies of 8192 x 64)
+    assert stages["probe"]["mem_mb"] == job_mem_mb(config, "probe") == int(1.5 * (1024 + 24 + 12 * 8192 * 64 * 8 / 2**20))
+    assert stages["finetune"]["mem_mb"] == 8000
+    table = cost_table(stages, None, {stage: 123.4 for stage in stages})
+    assert "| mem_mb per job |" in table and f"| {stages['probe']['mem_mb']} |" in table and "| 123 |" in table
+    total = sum(v["seconds"] for v in stages.values())
+    assert size_warning(stages, total) == "" and size_warning(stages, None) == ""
+    warning = size_warning(stages, total / (2 * LARGE_VS_LAPTOP))
+    assert warning.startswith("warning: this config projects") and f"{2 * LARGE_VS_LAPTOP} times" in warning
+
+
+def test_rates_are_measured_once_per_config_and_device_and_read_back_as_measured(tmp_path, monkeypatch):
+    import bnnprobe.cost as cost
+
+    calls = []
+
+    def measure(config, device):
+        calls.append(device)
+        return {"startup": 3.5, "n_coords": {2: 4}, "cdg": {2: (0.1, 1e-6)}, "resnet": {8: {"train": 1e-4}}}
+
+    monkeypatch.setattr(cost, "measure_rates", measure)
+    config = load_config(REPO / "config.yaml", REPO / ".test" / "config.yaml")
+    first, said = cost.cached_rates(config, "cpu", tmp_path)
+    again, said_again = cost.cached_rates(config, "cpu", tmp_path)
+    assert calls == ["cpu"] and again == first and set(again["cdg"]) == {2}  # an int key, as measured
+    assert again["cdg"][2] == (0.1, 1e-6) and "measured now" in said and "measured earlier" in said_again
+    cost.cached_rates({**config, "probe": {**config["probe"], "batch_size": 99}}, "cpu", tmp_path)
+    assert calls == ["cpu", "cpu"]  # another config: measured again
+    cost.cached_rates(config, "cpu", tmp_path, remeasure=True)
+    assert len(calls) == 3
+    for path in tmp_path.glob("rates_*.txt"):
+        path.write_text("{damaged")
+    assert cost.cached_rates(config, "cpu", tmp_path)[0] == first and len(calls) == 4
 
 
 def test_mlp_work_scales_with_the_batch_and_start_up_does_not():

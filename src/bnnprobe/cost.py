@@ -34,6 +34,7 @@ from pathlib import Path
 from .config import ConfigError, deep_update, read_config_file, validate_config
 from .estimators.registry import FAMILIES, family_of
 from .naming import settings_for
+from .plan import job_mem_mb
 
 MEASURE_BATCH = 8192
 # train images, pixels per side, validation images (UCM: Neumann et al.'s split of its 2100 images)
@@ -62,6 +63,34 @@ def _fit(seconds_at, small: int, large: int) -> tuple[float, float]:
     t_small, t_large = seconds_at(small), seconds_at(large)
     slope = max(t_large - t_small, 0.0) / (large - small)
     return max(t_small - slope * small, 0.0), slope
+
+
+RATES_CACHE = Path("results") / "cost"  # measured rates, reused by the next projection of the same config
+
+
+def cached_rates(config: dict, device: str = "cpu", cache: Path = RATES_CACHE, remeasure: bool = False) -> tuple:
+    """(rates, where they came from): the rates measured earlier on this machine for this config and device
+    (a file under ``cache`` named by a digest of the config, the device, the processor and torch's version),
+    else measured now and kept there."""
+    import ast
+    import hashlib
+    import json
+
+    import torch
+
+    from .io import cpu_model
+
+    key = json.dumps([config, device, cpu_model(), torch.__version__], sort_keys=True, default=str)
+    path = Path(cache) / f"rates_{hashlib.sha256(key.encode()).hexdigest()[:16]}.txt"
+    if path.is_file() and not remeasure:
+        try:
+            return ast.literal_eval(path.read_text()), f"measured earlier, kept in {path} (--remeasure to redo)"
+        except (ValueError, SyntaxError):
+            pass  # a damaged cache is measured again
+    rates = measure_rates(config, device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(repr(rates))  # int keys and tuples read back as written (JSON would not)
+    return rates, f"measured now, kept in {path}"
 
 
 def measure_rates(config: dict, device: str = "cpu", fused: bool | None = None) -> dict:
@@ -193,6 +222,10 @@ def _sweep_evals(config: dict, fine: dict | None = None) -> int:
 
 # the stage of each kind of job (the plan's tables)
 STAGE_OF = {"mlp": "probe", "phase": "phase probe", "layer": "layer probe"}
+MEMORY_OF = {"probe": "probe", "phase probe": "probe", "layer probe": "layerprobe", "training": "training",
+             "finetune": "finetune"}  # each stage's jobs ask for bnnprobe.plan.job_mem_mb of this
+# a projection this many times the published laptop run's measured job-seconds is said to be large
+LARGE_VS_LAPTOP = 10
 
 
 def project(config: dict, rates: dict) -> dict[str, dict]:
@@ -251,7 +284,43 @@ def project(config: dict, rates: dict) -> dict[str, dict]:
     for job in [*plan.pretrain.values(), *plan.xnor.values()]:
         r = rates["resnet"][job.width]
         add("finetune", job.settings["epochs"] * (images * r["train"] + val_images * r["eval"]))
+    for stage, values in stages.items():
+        values["mem_mb"] = job_mem_mb(config, MEMORY_OF[stage])
     return dict(stages)
+
+
+def laptop_job_seconds() -> float | None:
+    """The published laptop run's measured job-seconds (docs/laptop/peaks.csv), if this checkout has it."""
+    from .published import PEAKS, PUBLISHED_DIR
+
+    path = PUBLISHED_DIR / PEAKS
+    if not path.is_file():
+        return None
+    import pandas as pd
+
+    return float(pd.read_csv(path)["seconds"].sum())
+
+
+def size_warning(stages: dict, laptop_seconds: float | None) -> str:
+    """A line saying how far the projection is above the laptop run's, when it is :data:`LARGE_VS_LAPTOP`
+    times or more; else ``""``."""
+    total = sum(v["seconds"] for v in stages.values())
+    if not laptop_seconds or total < LARGE_VS_LAPTOP * laptop_seconds:
+        return ""
+    return (f"warning: this config projects {readable_hours(total / 3600)} of jobs, {total / laptop_seconds:,.0f} "
+            f"times the laptop preset's measured run ({readable_hours(laptop_seconds / 3600)}): run it on a cluster "
+            f"(docs/cluster.md), or check the seeds, dims and populations it asks for")
+
+
+def measured_peaks(benchmarks: Path) -> dict[str, float]:
+    """The largest job's peak memory (MB) per stage of a finished run, from Snakemake's benchmark files."""
+    import pandas as pd
+
+    peaks = {}
+    for stage, folders in STAGE_FOLDERS.items():
+        files = [f for folder in folders for f in (benchmarks / folder).rglob("*.tsv")]
+        peaks[stage] = max((float(pd.read_csv(f, sep="\t")["max_rss"].max()) for f in files), default=0.0)
+    return peaks
 
 
 def measured_seconds(benchmarks: Path) -> dict[str, float]:
@@ -274,20 +343,25 @@ def readable_hours(hours: float) -> str:
     return f"{hours / 24:,.0f} days"
 
 
-def cost_table(stages: dict, measured: dict | None = None) -> str:
-    head = "| stage | jobs | projected job-hours |" + (" measured job-hours | projected / measured |" if measured else "")
+def cost_table(stages: dict, measured: dict | None = None, peaks: dict | None = None) -> str:
+    """The projection per stage (jobs, job-hours, the memory each job asks for), with a finished run's measured
+    job-hours and largest peak beside it when given."""
+    head = "| stage | jobs | projected job-hours | mem_mb per job |" + (
+        " measured job-hours | projected / measured |" if measured else "") + (" measured peak MB |" if peaks else "")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     total = 0.0
     for stage, values in stages.items():
         hours = values["seconds"] / 3600
         total += hours
-        row = f"| {stage} | {values['jobs']} | {readable_hours(hours)} |"
+        row = f"| {stage} | {values['jobs']} | {readable_hours(hours)} | {values.get('mem_mb', '-')} |"
         if measured:
             got = measured.get(stage, 0.0) / 3600
             row += f" {readable_hours(got)} | {hours / got:.2f} |" if got else " - | - |"
+        if peaks:
+            row += f" {peaks[stage]:.0f} |" if peaks.get(stage) else " - |"
         lines.append(row)
-    lines.append(f"| total | {sum(v['jobs'] for v in stages.values())} | {readable_hours(total)} |" + (
-        f" {readable_hours(sum(measured.values()) / 3600)} | |" if measured else ""))
+    lines.append(f"| total | {sum(v['jobs'] for v in stages.values())} | {readable_hours(total)} | |" + (
+        f" {readable_hours(sum(measured.values()) / 3600)} | |" if measured else "") + (" |" if peaks else ""))
     return "\n".join(lines)
 
 
@@ -296,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configfile", nargs="+", default=["config.yaml"],
                         help="config.yaml and overrides, merged as Snakemake merges --configfile")
     parser.add_argument("--device", default="cpu", help="where to measure the rates (cpu, cuda)")
+    parser.add_argument("--remeasure", action="store_true", help="measure the rates again, not from the cache")
     parser.add_argument("--measured", type=Path, help="results/benchmarks of a finished run to compare with")
     args = parser.parse_args(argv)
     try:
@@ -315,11 +390,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, RuntimeError) as error:
         print(f"python -m bnnprobe.cost: {error}", file=sys.stderr)
         return 2
-    rates = measure_rates(config, args.device)
+    rates, source = cached_rates(config, args.device, remeasure=args.remeasure)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"rates measured on {args.device} under the machine's current load (1-minute load average {load:.1f} on "
-          f"{os.cpu_count()} CPUs: a busy machine projects more): job start-up {rates['startup']:.1f} s")
-    print(cost_table(project(config, rates), measured_seconds(args.measured) if args.measured else None))
+    print(f"rates on {args.device} {source}; under the machine's load when measured a busy machine projects more "
+          f"(1-minute load average now {load:.1f} on {os.cpu_count()} CPUs): job start-up {rates['startup']:.1f} s")
+    stages = project(config, rates)
+    print(cost_table(stages, *((measured_seconds(args.measured), measured_peaks(args.measured)) if args.measured
+                               else ())))
+    warning = size_warning(stages, laptop_job_seconds())
+    if warning:
+        print(warning)
     return 0
 
 

@@ -222,6 +222,35 @@ class FinetuneJob(Job):
 MLP_PROBLEM_KEYS = ("num_batches", "batch_size", "activation", "depth", "teacher_seed", "teacher", "init_scale")
 
 
+# ---- what a job asks the scheduler for ----
+# A job asks for MEM_MARGIN times its estimated peak: a process with torch and bnnprobe loaded (~1 GB
+# measured), the batch's float64 activations and their stacked copies (~12 per coordinate), the block
+# budget. The laptop run's measured peaks (docs/laptop/peaks.csv) are at most 1/MEM_MARGIN of it (tested).
+MEM_MARGIN = 1.5
+FIXED_MEM_MB = {"finetune": 8000, "data": 8000}  # a ResNet's training (and the data cache) on any device
+
+
+def budget_mb(config: dict, problem: str = "mlp") -> float:
+    """The memory budget of one block a job of ``problem`` uses (bnnprobe.device.MEMORY_BUDGET_MB for auto):
+    a job resolves auto by the device it gets, so ask for the larger case unless it is the CPU."""
+    budget = config["compute"]["memory_budget_mb"]
+    if budget == "auto":
+        cpu = {"mlp": 16, "layer": 1024}[problem]
+        return cpu if config["compute"]["device"] == "cpu" else max(cpu, 2048)
+    return budget
+
+
+def job_mem_mb(config: dict, stage: str) -> int:
+    """The ``mem_mb`` a job of ``stage`` (probe, training, layerprobe, finetune, data) asks for."""
+    if stage in FIXED_MEM_MB:
+        return FIXED_MEM_MB[stage]
+    if stage == "layerprobe":
+        return int(budget_mb(config, "layer") * 1.5 + 3000)
+    batch, dims = ((config["probe"]["batch_size"], config["probe"]["dims"]) if stage == "probe"
+                   else (config["training"]["val_batch_size"], config["training"]["dims"]))
+    return int(MEM_MARGIN * (1024 + 1.5 * budget_mb(config) + 12 * batch * max(dims) * 8 / 2**20))
+
+
 def _wants_gpu(names, config) -> bool:
     """A GPU for a job that runs an estimator the registry marks as heavy, unless the study runs on the CPU."""
     return any(family_of(n).gpu for n in names) and config["compute"]["device"] != "cpu"

@@ -28,6 +28,7 @@ PUBLISHED_DIR = REPO / "docs" / "laptop"
 TABLES = ("findings_probe.md", "findings_training.md", "probe_best.csv", "probe_crossfit.csv", "layerprobe_best.csv",
           "layerprobe_crossfit.csv", "training_probe_best.csv", "training_probe_crossfit.csv", "training_lr.csv",
           "training_runs.csv", "training_comparisons.csv", "finetune.md")
+PEAKS = "peaks.csv"  # every job's measured peak memory (from its benchmark file)
 
 
 def laptop_config(root: Path = REPO) -> dict:
@@ -49,6 +50,22 @@ def _commit(root: Path) -> str:
         return "unknown"
 
 
+def peaks(benchmarks: Path):
+    """Each job's measured peak memory and time from a finished run's Snakemake benchmark files (``benchmark``:
+    the file's path as the workflow names it, ``max_rss_mb``, ``seconds``); the rules' ``mem_mb`` are tested
+    against it."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(benchmarks.rglob("*.tsv")):
+        table = pd.read_csv(path, sep="\t")
+        rows.append({"benchmark": str(path.relative_to(benchmarks.parents[1])), "max_rss_mb": table.max_rss.max(),
+                     "seconds": table.s.max()})
+    if not rows:
+        raise FileNotFoundError(f"no benchmark files under {benchmarks}: run the laptop preset to the end first")
+    return pd.DataFrame(rows)
+
+
 def publish(tables: Path, to: Path = PUBLISHED_DIR) -> Path:
     """Copy :data:`TABLES` from a finished laptop run's ``tables`` folder (``<checkout>/results/tables``) to
     ``to`` with their provenance: that checkout's commit and the digest of its laptop config."""
@@ -63,6 +80,7 @@ def publish(tables: Path, to: Path = PUBLISHED_DIR) -> Path:
     to.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
         shutil.copyfile(tables / name, to / name)
+    peaks(root / "results" / "benchmarks").to_csv(to / PEAKS, index=False)
     provenance = {"config_digest": config_digest(laptop_config(root)), "commit": _commit(root),
                   "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": cpu_model(),
                   "command": "snakemake --cores 2 --configfile workflow/presets/quick.yaml", "tables": list(TABLES)}

@@ -7,7 +7,7 @@ import re
 from bnnprobe.codedeps import code_files, module_file
 from bnnprobe.estimators.registry import FAMILIES
 from bnnprobe.finetune.data import imagefolder_files
-from bnnprobe.plan import GRIDS, PATHS, Plan
+from bnnprobe.plan import GRIDS, PATHS, Plan, job_mem_mb
 from bnnprobe.probes import PHASES, PROBES
 
 PLAN = Plan.from_config(config)
@@ -105,24 +105,12 @@ def training_gpus(wildcards):
     return 0 if config["compute"]["device"] == "cpu" else 1
 
 
-def budget_mb(problem="mlp"):
-    """The memory budget a job of ``problem`` uses (bnnprobe.device.MEMORY_BUDGET_MB for auto):
-    a job resolves auto by the device it gets, so ask for the larger case unless it is the CPU.
-    """
-    budget = config["compute"]["memory_budget_mb"]
-    if budget == "auto":
-        cpu = {"mlp": 16, "layer": 1024}[problem]
-        return cpu if config["compute"]["device"] == "cpu" else max(cpu, 2048)
-    return budget
-
-
 def mlp_mem_mb(wildcards):
-    data_mb = 3 * config["probe"]["batch_size"] * max(DIMS) * 8 / 2**20
-    return int(budget_mb() * 1.5 + data_mb + 1024)
+    return job_mem_mb(config, "probe")
 
 
 def layer_mem_mb(wildcards):
-    return int(budget_mb("layer") * 1.5 + 3000)
+    return job_mem_mb(config, "layerprobe")
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -203,8 +191,7 @@ def job_families(table, *names):
 
 
 def training_mem_mb(wildcards):
-    data_mb = 3 * TRAINING["val_batch_size"] * max(TRAINING["dims"]) * 8 / 2**20
-    return int(budget_mb() * 1.5 + data_mb + 1024)
+    return job_mem_mb(config, "training")
 
 
 # ---- the one-step probe along training ------------------------------------------------------------

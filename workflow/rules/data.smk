@@ -66,7 +66,7 @@ rule data_cache:
     conda:
         ENV
     resources:
-        mem_mb=8000,
+        mem_mb=job_mem_mb(config, "data"),
     params:
         settings=lambda wc: data_cache_settings(wc.dataset),
         split_names=UCM_SPLITS,

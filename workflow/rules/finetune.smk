@@ -17,7 +17,7 @@ rule finetune_pretrain:
     threads: config["compute"]["threads"]
     resources:
         gpu=training_gpus,
-        mem_mb=8000,
+        mem_mb=job_mem_mb(config, "finetune"),
     params:
         job=job_of(PLAN.pretrain, "dataset", "width", "seed"),
     script:
